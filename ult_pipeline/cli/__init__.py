@@ -1,0 +1,1 @@
+"""The `ult` command line."""

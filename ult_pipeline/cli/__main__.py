@@ -1,0 +1,3 @@
+from ult_pipeline.cli.main import cli
+
+cli()

@@ -1,0 +1,22 @@
+"""`ult`: the pipeline's command line, for people and scripts."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from ult_pipeline.cli.sandbox import sandbox
+from ult_pipeline.cli.target_db import target_db
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log debug lines.")
+def cli(verbose: bool) -> None:
+    """ult-pipeline: load tests of the KidsLoop user-service."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+cli.add_command(sandbox)
+cli.add_command(target_db)
+

@@ -1,0 +1,89 @@
+"""`ult sandbox up|down|status`."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ult_pipeline.sandbox import manager
+from ult_pipeline.sandbox.postgres import EmbeddedPostgresError
+from ult_pipeline.sandbox.service_process import ServiceKnobs, ServiceStartError
+from ult_pipeline.sandbox.settings import SandboxSettings
+
+_home = click.option(
+    "--home", envvar="ULT_SANDBOX_HOME", default=None,
+    help="State folder (default ~/.ult/sandbox; env ULT_SANDBOX_HOME).",
+)
+
+
+def _parse_pairs(values: tuple[str, ...], option: str) -> dict[str, float]:
+    parsed: dict[str, float] = {}
+    for value in values:
+        op, sep, number = value.partition("=")
+        try:
+            parsed[op] = float(number)
+        except ValueError:
+            sep = ""
+        if not sep or not op:
+            raise click.BadParameter(f"{value!r}: expected OPERATION=NUMBER, e.g. myUser=50", param_hint=option)
+    return parsed
+
+
+@click.group()
+def sandbox() -> None:
+    """The local sandbox: embedded PostgreSQL and a sandbox user-service."""
+
+
+@sandbox.command()
+@_home
+@click.option("--port", type=int, envvar="ULT_SANDBOX_PORT", default=None, help="Service port (default 18080).")
+@click.option("--latency-ms", multiple=True, metavar="OP=MS", help="Add MS ms to every OP request.")
+@click.option("--latency-pct", multiple=True, metavar="OP=PCT", help="Add PCT % to every OP request.")
+@click.option("--no-telemetry", multiple=True, metavar="OP", help="Leave OP out of the service's own telemetry.")
+@click.option("--restart", is_flag=True, help="Restart the service even if it is running.")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def up(home, port, latency_ms, latency_pct, no_telemetry, restart, as_json) -> None:
+    """Start the sandbox (idempotent) and print its GraphQL URL."""
+    settings = SandboxSettings.from_env(home=home, port=port)
+    knobs = None
+    if latency_ms or latency_pct or no_telemetry:
+        knobs = ServiceKnobs(
+            latency_ms=_parse_pairs(latency_ms, "--latency-ms"),
+            latency_pct=_parse_pairs(latency_pct, "--latency-pct"),
+            no_telemetry=frozenset(no_telemetry),
+        )
+        restart = True
+    try:
+        status = manager.up(settings, knobs, restart=restart)
+    except (EmbeddedPostgresError, ServiceStartError) as err:
+        raise click.ClickException(str(err)) from err
+    if as_json:
+        click.echo(json.dumps(status.to_json(), indent=2))
+    else:
+        click.echo(f"sandbox user-service: {status.url}")
+        click.echo(f"postgres ({status.postgres}): {status.dsn}")
+        click.echo("API key: `ult sandbox status --json` (field api_key)")
+
+
+@sandbox.command()
+@_home
+@click.option("--purge", is_flag=True, help="Also delete the state folder (database included).")
+def down(home, purge) -> None:
+    """Stop what `ult sandbox up` started, and nothing else."""
+    stopped = manager.down(SandboxSettings.from_env(home=home), purge=purge)
+    click.echo("stopped: " + ", ".join(stopped) if stopped else "nothing was running")
+
+
+@sandbox.command()
+@_home
+@click.option("--json", "as_json", is_flag=True, help="JSON with url, api_key, dsn and more, for scripts.")
+def status(home, as_json) -> None:
+    """Show the sandbox's URL, health and database."""
+    st = manager.status(SandboxSettings.from_env(home=home))
+    if as_json:
+        click.echo(json.dumps(st.to_json(), indent=2))
+        return
+    click.echo(f"service: {'healthy' if st.service_healthy else 'down'} {st.url}")
+    click.echo(f"postgres ({st.postgres}): {'running' if st.postgres_running else 'stopped'} {st.dsn}")
+    click.echo(f"home: {st.home}")

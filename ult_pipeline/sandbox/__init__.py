@@ -1,0 +1,1 @@
+"""The sandbox: an embedded PostgreSQL and a sandbox user-service on loopback."""

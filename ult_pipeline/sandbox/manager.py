@@ -1,0 +1,141 @@
+"""`ult sandbox up|down|status`: the embedded PostgreSQL and the sandbox service.
+
+What `up` started is written to a state file in the sandbox home, so that `down` stops
+exactly that and nothing else, and a state left by a killed session is recovered.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ult_pipeline.sandbox import postgres, service_process
+from ult_pipeline.sandbox.service_process import ServiceKnobs
+from ult_pipeline.sandbox.settings import SandboxSettings
+
+
+@dataclass(frozen=True)
+class SandboxStatus:
+    url: str
+    base_url: str
+    api_key: str
+    dsn: str
+    postgres: str
+    postgres_running: bool
+    service_pid: int | None
+    service_healthy: bool
+    home: str
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _read_state(settings: SandboxSettings) -> dict:
+    try:
+        return json.loads(settings.state_file.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_state(settings: SandboxSettings, state: dict) -> None:
+    settings.home.mkdir(parents=True, exist_ok=True)
+    tmp = settings.state_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2))
+    tmp.replace(settings.state_file)
+
+
+def api_key(settings: SandboxSettings) -> str:
+    """The sandbox's API key: made once per sandbox home, readable only by its owner."""
+    path = settings.api_key_file
+    if path.exists():
+        return path.read_text().strip()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    key = "sandbox-" + secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key)
+    return key
+
+
+def _start_postgres(settings: SandboxSettings) -> tuple[str, bool]:
+    if settings.external_dsn:
+        return settings.external_dsn, False
+    return postgres.start(settings.pgdata), True
+
+
+def up(settings: SandboxSettings, knobs: ServiceKnobs | None = None, *, restart: bool = False) -> SandboxStatus:
+    """Start whatever is not running yet; idempotent."""
+    state = _read_state(settings)
+    dsn, managed = _start_postgres(settings)
+    state["postgres"] = {"managed": managed, "dsn": dsn, "pgdata": str(settings.pgdata) if managed else None}
+    _write_state(settings, state)
+    from ult_pipeline.target_db import marker
+
+    marker.ensure_marked(dsn, settings.environment, marked_by="ult sandbox up")
+
+    service = state.get("service") or {}
+    pid = service.get("pid")
+    alive = service_process.is_service_process(pid) and service.get("port") == settings.port
+    if alive and restart:
+        service_process.stop(pid)
+        alive = False
+    if alive and service_process.is_healthy(settings.port):
+        return status(settings)
+    if service_process.is_service_process(pid):
+        service_process.stop(pid)
+    knobs = knobs if knobs is not None else ServiceKnobs.from_json(service.get("knobs"))
+    pid = service_process.start(
+        port=settings.port, dsn=dsn, api_key=api_key(settings), log_path=settings.service_log,
+        db_schema=settings.db_schema, knobs=knobs,
+    )
+    state["service"] = {"pid": pid, "port": settings.port, "knobs": knobs.to_json()}
+    _write_state(settings, state)
+    return status(settings)
+
+
+def restart_service(settings: SandboxSettings, knobs: ServiceKnobs | None = None) -> SandboxStatus:
+    return up(settings, knobs, restart=True)
+
+
+def down(settings: SandboxSettings, *, purge: bool = False) -> list[str]:
+    """Stop what `up` started; returns what was stopped."""
+    state = _read_state(settings)
+    stopped: list[str] = []
+    service = state.get("service") or {}
+    if service_process.stop(service.get("pid")):
+        stopped.append(f"sandbox service (pid {service['pid']})")
+    pg = state.get("postgres") or {}
+    if pg.get("managed") and pg.get("pgdata") and postgres.stop(Path(pg["pgdata"])):
+        stopped.append(f"embedded PostgreSQL ({pg['pgdata']})")
+    state.pop("service", None)
+    if purge and settings.home.exists():
+        shutil.rmtree(settings.home)
+    elif settings.home.exists():
+        _write_state(settings, state)
+    return stopped
+
+
+def status(settings: SandboxSettings) -> SandboxStatus:
+    state = _read_state(settings)
+    pg = state.get("postgres") or {}
+    service = state.get("service") or {}
+    pid = service.get("pid")
+    port = service.get("port", settings.port)
+    alive = service_process.is_service_process(pid)
+    managed = pg.get("managed", not settings.external_dsn)
+    base = service_process.base_url(port)
+    return SandboxStatus(
+        url=f"{base}/",
+        base_url=base,
+        api_key=api_key(settings) if settings.api_key_file.exists() else "",
+        dsn=pg.get("dsn") or settings.external_dsn or "",
+        postgres="embedded" if managed else "external",
+        postgres_running=postgres.is_running(settings.pgdata) if managed else bool(settings.external_dsn),
+        service_pid=pid if alive else None,
+        service_healthy=alive and service_process.is_healthy(port),
+        home=str(settings.home),
+    )

@@ -1,0 +1,1 @@
+"""Direct access to the target's PostgreSQL: the load-test marker and the guarded wipe."""

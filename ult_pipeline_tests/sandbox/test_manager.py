@@ -1,0 +1,136 @@
+"""`ult sandbox up|status|down` as a person or a script uses them, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import psycopg
+import pytest
+import requests
+
+from ult_pipeline.sandbox import manager, postgres
+from ult_pipeline.sandbox.settings import SandboxSettings
+from ult_pipeline.target_db import marker
+from ult_pipeline_tests.conftest import free_port
+
+
+def ult(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ult_pipeline.cli", *args], capture_output=True, text=True,
+        env={**os.environ, **(env or {})}, timeout=timeout,
+    )
+
+
+def our_processes(home) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline", "environ"]):
+        try:
+            cmdline = " ".join(proc.info["cmdline"] or [])
+            if str(home) in cmdline or (
+                "ult_pipeline.sandbox_service" in cmdline and str(home) in json.dumps(proc.environ())
+            ):
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
+@pytest.fixture()
+def own_home(tmp_path_factory):
+    import tempfile
+    from pathlib import Path
+
+    home = Path(tempfile.mkdtemp(prefix="ult-own-"))
+    env = {"ULT_SANDBOX_HOME": str(home), "ULT_SANDBOX_PORT": str(free_port())}
+    yield home, env
+    manager.down(SandboxSettings.from_env(home=str(home), port=int(env["ULT_SANDBOX_PORT"])), purge=True)
+
+
+def test_up_status_down_through_the_cli(own_home):
+    home, env = own_home
+    started = time.monotonic()
+    result = ult("sandbox", "up", env=env)
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 15
+    assert f"http://127.0.0.1:{env['ULT_SANDBOX_PORT']}/user/" in result.stdout
+
+    status = json.loads(ult("sandbox", "status", "--json", env=env).stdout)
+    assert {"url", "api_key", "dsn"} <= status.keys()
+    assert status["service_healthy"] and status["postgres_running"]
+    assert requests.get(status["url"] + "health", timeout=5).json() == {"status": "pass"}
+    assert requests.get(status["url"] + "version", timeout=5).json() == {"version": "4.5.0"}
+    ok = requests.post(
+        status["url"], json={"query": "{ myUser { node { id } } }"},
+        headers={"Authorization": f"Bearer {status['api_key']}"}, timeout=5,
+    )
+    assert ok.status_code == 200
+    assert status["api_key"] not in result.stdout
+
+    # Idempotent: a second `up` keeps the same service process.
+    again = ult("sandbox", "up", "--json", env=env)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["service_pid"] == status["service_pid"]
+
+    down = ult("sandbox", "down", env=env)
+    assert down.returncode == 0, down.stderr
+    assert "sandbox service" in down.stdout and "embedded PostgreSQL" in down.stdout
+    time.sleep(0.5)
+    assert not psutil.pid_exists(status["service_pid"]) or not manager.service_process.is_service_process(
+        status["service_pid"]
+    )
+    assert not postgres.is_running(home / "pgdata")
+    assert ult("sandbox", "down", env=env).stdout.strip() == "nothing was running"
+
+
+def test_up_recovers_a_state_left_by_a_killed_session(own_home):
+    home, env = own_home
+    assert ult("sandbox", "up", env=env).returncode == 0
+    status = json.loads(ult("sandbox", "status", "--json", env=env).stdout)
+    # A killed session: the service and PostgreSQL die without cleaning up.
+    os.killpg(status["service_pid"], signal.SIGKILL)
+    pg_pid = int((home / "pgdata" / "postmaster.pid").read_text().splitlines()[0])
+    psutil.Process(pg_pid).kill()
+    psutil.Process(pg_pid).wait(10)
+
+    again = ult("sandbox", "up", "--json", env=env)
+    assert again.returncode == 0, again.stderr
+    recovered = json.loads(again.stdout)
+    assert recovered["service_healthy"] and recovered["service_pid"] != status["service_pid"]
+
+
+def test_down_does_not_stop_an_outside_database(own_home, sandbox):
+    # With ULT_SANDBOX_DSN the sandbox uses that server and must leave it running.
+    home, env = own_home
+    env = {**env, "ULT_SANDBOX_DSN": sandbox.dsn}
+    result = ult("sandbox", "up", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["postgres"] == "external"
+    assert not (home / "pgdata").exists()
+    down = ult("sandbox", "down", env=env)
+    assert "PostgreSQL" not in down.stdout
+    with psycopg.connect(sandbox.dsn) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_the_sandbox_marks_its_own_database(sandbox):
+    with psycopg.connect(sandbox.dsn) as conn:
+        found = marker.read(conn)
+    assert found is not None and found.environment == "sandbox"
+
+
+def test_a_taken_port_is_a_clear_error(own_home):
+    home, env = own_home
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", int(env["ULT_SANDBOX_PORT"])))
+        s.listen()
+        result = ult("sandbox", "up", env=env)
+    assert result.returncode != 0
+    assert "port" in result.stderr
