@@ -1,0 +1,35 @@
+"""Demo knobs: extra latency per operation, operations left out of telemetry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+
+def parse_assignments(pairs: Iterable[str], *, what: str) -> dict[str, float]:
+    """`["myUser=20", "me=5"]` -> `{"myUser": 20.0, "me": 5.0}`; rejects negatives."""
+    parsed: dict[str, float] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise ValueError(f"{what}: expected OP=NUMBER, got {pair!r}")
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"{what}: {raw!r} is not a number (in {pair!r})") from None
+        if value < 0:
+            raise ValueError(f"{what}: {pair!r} must not be negative")
+        parsed[name] = value
+    return parsed
+
+
+def extra_delay_seconds(
+    operation: str,
+    handling_seconds: float,
+    latency_ms: Mapping[str, float],
+    latency_pct: Mapping[str, float],
+) -> float:
+    """How long to hold the response back: fixed ms plus a percent of the handling time."""
+    fixed = latency_ms.get(operation, 0.0) / 1000.0
+    relative = handling_seconds * latency_pct.get(operation, 0.0) / 100.0
+    return fixed + relative
