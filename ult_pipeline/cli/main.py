@@ -6,6 +6,7 @@ import logging
 
 import click
 
+from ult_pipeline.cli.data import seed, wipe_command
 from ult_pipeline.cli.sandbox import sandbox
 from ult_pipeline.cli.target_db import target_db
 
@@ -19,4 +20,6 @@ def cli(verbose: bool) -> None:
 
 cli.add_command(sandbox)
 cli.add_command(target_db)
+cli.add_command(seed)
+cli.add_command(wipe_command)
 

@@ -1,0 +1,1 @@
+"""The pipeline's assets, one module per step."""

@@ -1,0 +1,1 @@
+"""Typed resources for every outside system the pipeline talks to."""

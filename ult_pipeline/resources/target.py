@@ -1,0 +1,64 @@
+"""The load-test target: its GraphQL API, its database, its identity tokens, its results folder."""
+
+
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from ult_pipeline.seeding.identities import DEV_ISSUER, DEV_SECRET, TokenSigner
+from ult_pipeline.target_api.client import GraphQLClient
+from ult_pipeline.target_db.wipe import RECREATE, STRATEGIES, WipeResult, wipe
+
+
+class TargetApiResource(dg.ConfigurableResource):
+    """The user-service's GraphQL endpoint, called with the API key (super-admin)."""
+
+    url: str = Field(description="GraphQL URL, e.g. http://127.0.0.1:18080/user/")
+    api_key: str = Field(description="USER_SERVICE_API_KEY of the target; bind with EnvVar")
+    timeout_s: float = 30.0
+    retries: int = Field(default=4, description="retries of connection errors and 5xx, with backoff")
+    concurrency: int = Field(default=4, description="seeding calls in flight at once")
+
+    def client(self) -> GraphQLClient:
+        return GraphQLClient(self.url, api_key=self.api_key, timeout=self.timeout_s, retries=self.retries)
+
+
+class TargetDatabaseResource(dg.ConfigurableResource):
+    """Direct access to the target's PostgreSQL, for the guarded wipe."""
+
+    dsn: str = Field(description="libpq DSN of the target database; bind with EnvVar")
+    environment: str = Field(description="load-test environment name the database must be marked with")
+    db_schema: str = "public"
+    wipe_strategy: str = Field(default=RECREATE, description=f"one of {', '.join(STRATEGIES)}")
+    in_place_sql_file: str | None = Field(default=None, description="SQL of the in_place wipe (default: shipped)")
+
+    def wipe(self, restart_service) -> WipeResult:
+        return wipe(
+            self.dsn, self.environment, strategy=self.wipe_strategy, db_schema=self.db_schema,
+            sql_file=Path(self.in_place_sql_file) if self.in_place_sql_file else None,
+            restart_service=restart_service,
+        )
+
+
+class TokenSignerResource(dg.ConfigurableResource):
+    """Signs the students' and teachers' tokens; default: the service's development issuer."""
+
+    issuer: str = DEV_ISSUER
+    algorithm: str = "HS256"
+    key: str = Field(default=DEV_SECRET, description="secret or private key (PEM); bind with EnvVar")
+
+    def signer(self) -> TokenSigner:
+        return TokenSigner(self.issuer, self.algorithm, self.key)
+
+
+class ResultsStoreResource(dg.ConfigurableResource):
+    """A folder per build partition for files that k6 and people read (identities, samples)."""
+
+    base_dir: str = "~/.ult/results"
+
+    def partition_dir(self, partition_key: str) -> Path:
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in partition_key)
+        path = Path(self.base_dir).expanduser() / safe
+        path.mkdir(parents=True, exist_ok=True)
+        return path

@@ -1,0 +1,1 @@
+"""The seeded dataset: profiles, deterministic generation, the API call plan, identities."""

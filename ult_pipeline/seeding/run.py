@@ -1,0 +1,73 @@
+"""Wipe, seed, verify and write identities: the whole preparation of a target's data."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ult_pipeline.seeding.dataset import Dataset
+from ult_pipeline.seeding.identities import TokenSigner, build_identities, write_identities
+from ult_pipeline.seeding.seeder import Seeder, SeedResult, read_counts
+from ult_pipeline.target_api.client import GraphQLClient
+from ult_pipeline.target_db.wipe import WipeResult
+
+
+@dataclass(frozen=True)
+class PreparedDataset:
+    dataset_hash: str
+    profile: str
+    seed: int
+    namespace: str
+    expected_counts: dict[str, int]
+    actual_counts: dict[str, int]
+    seeding: SeedResult
+    wipe: WipeResult | None
+    identities_path: Path
+    identities: int
+    seconds: float
+
+    @property
+    def counts_match(self) -> bool:
+        return self.expected_counts == self.actual_counts
+
+    def manifest(self) -> dict:
+        """What later steps need to know about the data: ids, never tokens."""
+        return {
+            "dataset_hash": self.dataset_hash,
+            "profile": self.profile,
+            "seed": self.seed,
+            "namespace": self.namespace,
+            "counts": self.actual_counts,
+            "ids": self.seeding.ids.to_json(),
+            "identities_path": str(self.identities_path),
+        }
+
+
+def prepare(
+    *,
+    client: GraphQLClient,
+    dataset: Dataset,
+    signer: TokenSigner,
+    identities_path: Path,
+    wipe: Callable[[], WipeResult] | None,
+    concurrency: int = 4,
+    log: Callable[[str], None] = lambda _m: None,
+) -> PreparedDataset:
+    """Wipe (unless ``wipe`` is None: then the dataset must carry a fresh namespace), seed, verify."""
+    started = time.perf_counter()
+    wipe_result = wipe() if wipe is not None else None
+    if wipe_result:
+        log(f"wiped ({wipe_result.strategy}) in {wipe_result.seconds:.2f} s, service back in {wipe_result.restart_seconds:.2f} s")
+    seeding = Seeder(client, concurrency=concurrency, log=log).seed(dataset)
+    log(f"seeded {dataset.profile.name}: {seeding.calls} API calls in {seeding.seconds:.2f} s")
+    actual = read_counts(client, dataset, seeding.ids)
+    identities = build_identities(dataset, seeding.ids, signer)
+    write_identities(identities_path, identities, dataset.content_hash())
+    return PreparedDataset(
+        dataset_hash=dataset.content_hash(), profile=dataset.profile.name, seed=dataset.seed,
+        namespace=dataset.namespace, expected_counts=dataset.expected_counts(), actual_counts=actual,
+        seeding=seeding, wipe=wipe_result, identities_path=identities_path, identities=len(identities),
+        seconds=time.perf_counter() - started,
+    )

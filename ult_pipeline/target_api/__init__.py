@@ -1,0 +1,1 @@
+"""The target user-service's GraphQL API, as the pipeline calls it."""
