@@ -313,3 +313,6 @@ SCHOOL_MEMBERSHIP = Entity(
         ),
     },
 )
+
+# Matches no row: stands in for an id argument that is not a UUID.
+NO_ID = "00000000-0000-0000-0000-000000000000"

@@ -143,3 +143,47 @@ def _getter(source: str) -> Callable[..., Any]:
 
 
 AsyncResolver = Callable[..., Awaitable[Any]]
+
+
+async def require_permission(info: Any, permission: str, organization_ids: list[str] | None) -> None:
+    """The API key may do anything; a user needs `permission` in each organization
+    (or, with `organization_ids=None`, in at least one)."""
+    from ..errors import PermissionDenied
+
+    ctx = context_of(info)
+    scope = await ctx.scope()
+    if scope.is_admin:
+        return
+    if organization_ids is None:
+        if scope.orgs_with(permission):
+            return
+        lacking = "any"
+    else:
+        missing = sorted({o for o in organization_ids if not scope.has_permission(str(o), permission)})
+        if not missing:
+            return
+        lacking = ", ".join(missing)
+    raise PermissionDenied(
+        f"User({ctx.user_id}) does not have Permission({permission}) in Organizations({lacking})"
+    )
+
+
+def in_input_order(rows: list[dict], ids: list[str], key: str = "id") -> list[dict]:
+    by_id = {row[key]: row for row in rows}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+async def existing_ids(info: Any, table: str, id_column: str, ids: list[str]) -> set[str]:
+    """Which of `ids` (canonical UUID text) exist and are active in `table`."""
+    valid = [i for i in ids if i is not None]
+    if not valid:
+        return set()
+    rows = await context_of(info).db.fetch_all(
+        f"SELECT {id_column}::text AS id FROM {table} WHERE {id_column} = ANY(%s::uuid[]) AND status = 'active'",
+        [valid],
+    )
+    return {row["id"] for row in rows}
+
+
+def canonical_ids(values: list[Any]) -> list[str | None]:
+    return [as_uuid(v) for v in values]

@@ -1,0 +1,1 @@
+"""The load test: the k6 runner, its results and their ingestion."""

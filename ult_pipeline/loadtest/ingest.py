@@ -1,0 +1,221 @@
+"""Ingest k6's raw CSV output (gzip) into Parquet, with exact per-operation aggregates.
+
+k6 1.1.0 writes about 13 rows per HTTP request, one per built-in metric. One
+`http_req_duration` row stands for one request: its `expected_response` tag says whether
+it failed and `extra_tags` carries our `operation` tag. The file is streamed in blocks
+(an hour-long run is ~26 M rows); only the columns of a request are kept in memory.
+Percentiles are computed from every sample, not approximated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+PERCENTILES = (50, 90, 95, 99)
+K6_CSV_COLUMNS = (
+    "metric_name,timestamp,metric_value,check,error,error_code,expected_response,group,method,name,proto,"
+    "scenario,service,status,subproto,tls_version,url,extra_tags,metadata"
+).split(",")
+REQUEST_SCHEMA = pa.schema([
+    ("time_ms", pa.int64()),
+    ("scenario", pa.dictionary(pa.int32(), pa.string())),
+    ("operation", pa.dictionary(pa.int32(), pa.string())),
+    ("status", pa.int32()),
+    ("duration_ms", pa.float64()),
+    ("failed", pa.bool_()),
+])
+_USED = ["metric_name", "timestamp", "metric_value", "expected_response", "scenario", "status", "extra_tags"]
+_OPERATION = r"(?:^|&)operation=(?P<operation>[^&]*)"
+
+
+class IngestError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    requests: int
+    operations: pd.DataFrame  # one row per operation, plus "__all__"
+    timeseries: pd.DataFrame  # per 10-second bucket and operation
+    iterations: int
+    dropped_iterations: int
+    first_ms: int | None
+    last_ms: int | None
+    requests_path: Path
+    operations_path: Path
+    timeseries_path: Path
+
+    @property
+    def seconds(self) -> float:
+        if self.first_ms is None or self.last_ms is None:
+            return 0.0
+        return (self.last_ms - self.first_ms) / 1000.0
+
+
+def _reader(path: Path, block_size: int) -> pacsv.CSVStreamingReader:
+    try:
+        return pacsv.open_csv(
+            pa.input_stream(str(path), compression="detect"),
+            read_options=pacsv.ReadOptions(block_size=block_size),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=_USED,
+                column_types={
+                    "metric_name": pa.dictionary(pa.int32(), pa.string()),
+                    "timestamp": pa.int64(),
+                    "metric_value": pa.float64(),
+                    "expected_response": pa.string(),
+                    "scenario": pa.dictionary(pa.int32(), pa.string()),
+                    "status": pa.string(),
+                    "extra_tags": pa.string(),
+                },
+                strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, OSError) as err:
+        raise IngestError(f"{path}: not a k6 CSV output ({err})") from None
+
+
+def _check_header(path: Path) -> None:
+    with pa.input_stream(str(path), compression="detect") as stream:
+        header = stream.read(4096).split(b"\n", 1)[0].decode(errors="replace").strip()
+    missing = [c for c in _USED if c not in header.split(",")]
+    if missing:
+        raise IngestError(f"{path}: the CSV lacks k6's columns {missing}; was it written by `k6 run --out csv=...`?")
+
+
+def _timestamp_ms(ts: pa.Array) -> pa.Array:
+    # k6 writes whole seconds unless K6_CSV_TIME_FORMAT=unix_milli; accept both.
+    if len(ts) and pc.max(ts).as_py() < 10_000_000_000:
+        return pc.multiply(ts, 1000)
+    return ts
+
+
+def ingest(csv_path: Path, out_dir: Path, *, bucket_seconds: int = 10, block_size: int = 16 << 20) -> IngestResult:
+    csv_path, out_dir = Path(csv_path), Path(out_dir)
+    if not csv_path.exists():
+        raise IngestError(f"{csv_path}: k6 wrote no samples file")
+    _check_header(csv_path)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    requests_path = out_dir / "requests.parquet"
+    parts: dict[str, list[np.ndarray]] = {"time": [], "op": [], "duration": [], "failed": []}
+    check_ops: list[np.ndarray] = []
+    check_values: list[np.ndarray] = []
+    iterations = dropped = 0
+    with pq.ParquetWriter(requests_path, REQUEST_SCHEMA, compression="zstd") as writer:
+        for batch in _reader(csv_path, block_size):
+            names = batch.column("metric_name").cast(pa.string())
+            is_request = pc.equal(names, "http_req_duration")
+            is_check = pc.equal(names, "checks")
+            iterations += int(pc.sum(pc.equal(names, "iterations")).as_py() or 0)
+            dropped_rows = pc.filter(batch.column("metric_value"), pc.equal(names, "dropped_iterations"))
+            dropped += int(pc.sum(dropped_rows).as_py() or 0)
+
+            req = batch.filter(is_request)
+            if req.num_rows:
+                operation = pc.struct_field(pc.extract_regex(req.column("extra_tags"), _OPERATION), [0])
+                operation = pc.if_else(pc.is_valid(operation), operation, "untagged")
+                status = pc.cast(pc.if_else(pc.equal(req.column("status"), ""), "0", req.column("status")), pa.int32())
+                table = pa.table({
+                    "time_ms": _timestamp_ms(req.column("timestamp")),
+                    "scenario": req.column("scenario").cast(pa.dictionary(pa.int32(), pa.string())),
+                    "operation": pc.dictionary_encode(operation),
+                    "status": status,
+                    "duration_ms": req.column("metric_value"),
+                    "failed": pc.not_equal(req.column("expected_response"), "true"),
+                }, schema=REQUEST_SCHEMA)
+                writer.write_table(table)
+                parts["time"].append(table.column("time_ms").to_numpy())
+                parts["op"].append(np.asarray(operation.to_numpy(zero_copy_only=False), dtype=object))
+                parts["duration"].append(table.column("duration_ms").to_numpy())
+                parts["failed"].append(table.column("failed").to_numpy(zero_copy_only=False))
+            chk = batch.filter(is_check)
+            if chk.num_rows:
+                op = pc.struct_field(pc.extract_regex(chk.column("extra_tags"), _OPERATION), [0])
+                check_ops.append(np.asarray(pc.if_else(pc.is_valid(op), op, "untagged").to_numpy(zero_copy_only=False), dtype=object))
+                check_values.append(chk.column("metric_value").to_numpy())
+
+    frame = pd.DataFrame({
+        "time_ms": _concat(parts["time"], np.int64),
+        "operation": pd.Categorical(_concat(parts["op"], object)),
+        "duration_ms": _concat(parts["duration"], np.float64),
+        "failed": _concat(parts["failed"], bool),
+    })
+    checks = pd.DataFrame({"operation": _concat(check_ops, object), "passed": _concat(check_values, np.float64)})
+    first = int(frame["time_ms"].min()) if len(frame) else None
+    last = int(frame["time_ms"].max()) if len(frame) else None
+    operations = aggregate(frame, checks, seconds=((last - first) / 1000.0) if first is not None else 0.0)
+    timeseries = time_series(frame, bucket_seconds, first)
+    operations_path = out_dir / "operations.parquet"
+    timeseries_path = out_dir / "timeseries.parquet"
+    operations.to_parquet(operations_path, index=False)
+    timeseries.to_parquet(timeseries_path, index=False)
+    return IngestResult(
+        requests=len(frame), operations=operations, timeseries=timeseries, iterations=iterations,
+        dropped_iterations=dropped, first_ms=first, last_ms=last, requests_path=requests_path,
+        operations_path=operations_path, timeseries_path=timeseries_path,
+    )
+
+
+def _concat(arrays: list[np.ndarray], dtype) -> np.ndarray:
+    return np.concatenate(arrays).astype(dtype, copy=False) if arrays else np.array([], dtype=dtype)
+
+
+def _summary(durations: np.ndarray, failed: np.ndarray, seconds: float) -> dict:
+    count = len(durations)
+    if count == 0:
+        return {"count": 0, "rate": 0.0, "error_rate": 0.0, **{f"p{p}": np.nan for p in PERCENTILES},
+                "max": np.nan, "mean": np.nan}
+    quantiles = np.percentile(durations, PERCENTILES, method="linear")
+    return {
+        "count": count,
+        "rate": count / seconds if seconds > 0 else float(count),
+        "error_rate": float(failed.mean()),
+        **{f"p{p}": float(q) for p, q in zip(PERCENTILES, quantiles, strict=True)},
+        "max": float(durations.max()),
+        "mean": float(durations.mean()),
+    }
+
+
+def aggregate(frame: pd.DataFrame, checks: pd.DataFrame, seconds: float) -> pd.DataFrame:
+    """Per-operation count, rate, error rate, p50/p90/p95/p99/max and check pass rate; `__all__` too."""
+    rows = []
+    durations = frame["duration_ms"].to_numpy()
+    failed = frame["failed"].to_numpy()
+    codes = frame["operation"].cat.codes.to_numpy() if len(frame) else np.array([], dtype=np.int8)
+    for code, name in enumerate(frame["operation"].cat.categories if len(frame) else []):
+        mask = codes == code
+        rows.append({"operation": name, **_summary(durations[mask], failed[mask], seconds)})
+    rows.append({"operation": "__all__", **_summary(durations, failed, seconds)})
+    result = pd.DataFrame(rows)
+    pass_rates = checks.groupby("operation")["passed"].mean() if len(checks) else pd.Series(dtype=float)
+    result["check_pass_rate"] = result["operation"].map(pass_rates)
+    if len(checks):
+        result.loc[result["operation"] == "__all__", "check_pass_rate"] = checks["passed"].mean()
+    return result
+
+
+def time_series(frame: pd.DataFrame, bucket_seconds: int, first_ms: int | None) -> pd.DataFrame:
+    columns = ["bucket_start_s", "operation", "count", "rate", "error_rate", "p50", "p95", "p99"]
+    if first_ms is None or not len(frame):
+        return pd.DataFrame(columns=columns)
+    bucket = ((frame["time_ms"].to_numpy() - first_ms) // (bucket_seconds * 1000)) * bucket_seconds
+    grouped = frame.assign(bucket_start_s=bucket).groupby(["bucket_start_s", "operation"], observed=True)
+    durations = grouped["duration_ms"]
+    result = pd.DataFrame({
+        "count": durations.size(),
+        "error_rate": grouped["failed"].mean(),
+        "p50": durations.quantile(0.50),
+        "p95": durations.quantile(0.95),
+        "p99": durations.quantile(0.99),
+    }).reset_index()
+    result["rate"] = result["count"] / bucket_seconds
+    result["operation"] = result["operation"].astype(str)
+    return result[columns]

@@ -1,0 +1,73 @@
+"""Load profiles: the arrival rate, duration and mix that k6 runs (see k6/README.md)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, replace
+
+SCENARIOS = ("student_landing", "teacher", "mixed")
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def duration_seconds(text: str) -> int:
+    """`10m`, `90s`, `1m30s`, `1h` -> seconds; a clear error for anything else."""
+    match = _DURATION.match(text.strip()) if text else None
+    if not match or not any(match.groups()):
+        raise ValueError(f"duration {text!r} is not like 30s, 10m, 1m30s or 1h")
+    h, m, s = (int(g or 0) for g in match.groups())
+    return h * 3600 + m * 60 + s
+
+
+@dataclass(frozen=True)
+class LoadProfile:
+    name: str = "default"
+    scenario: str = "student_landing"
+    rate: float = 22.0
+    duration: str = "10m"
+    pre_allocated_vus: int = 100
+    max_vus: int = 1000
+    student_weight: int = 80
+    teacher_weight: int = 20
+
+    def __post_init__(self) -> None:
+        if self.scenario not in SCENARIOS:
+            raise ValueError(f"scenario {self.scenario!r} is not one of {', '.join(SCENARIOS)}")
+        if self.rate <= 0:
+            raise ValueError(f"rate must be above 0 iterations/s, got {self.rate}")
+        duration_seconds(self.duration)
+
+    @property
+    def seconds(self) -> int:
+        return duration_seconds(self.duration)
+
+    def with_overrides(self, **overrides) -> LoadProfile:
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    def k6_env(self) -> dict[str, str]:
+        return {
+            "ULT_PROFILE": "default",
+            "ULT_SCENARIO": self.scenario,
+            "ULT_RATE": f"{self.rate:g}",
+            "ULT_DURATION": self.duration,
+            "ULT_PRE_ALLOCATED_VUS": str(self.pre_allocated_vus),
+            "ULT_MAX_VUS": str(self.max_vus),
+            "ULT_STUDENT_WEIGHT": str(self.student_weight),
+            "ULT_TEACHER_WEIGHT": str(self.teacher_weight),
+        }
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+LOAD_PROFILES = {
+    # Kept comparable with the old test: 22 iterations/s of the landing journey for 10 minutes.
+    "default": LoadProfile(),
+    "short": LoadProfile(name="short", rate=5, duration="20s", pre_allocated_vus=5, max_vus=50),
+}
+
+
+def get_load_profile(name: str) -> LoadProfile:
+    try:
+        return LOAD_PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown load profile {name!r}; known: {', '.join(LOAD_PROFILES)}") from None

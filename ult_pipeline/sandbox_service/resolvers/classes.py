@@ -1,0 +1,178 @@
+"""Classes: reads, createClasses, addStudentsToClasses, addTeachersToClasses."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from ariadne import MutationType, ObjectType, QueryType
+
+from .. import entities as e
+from ..context import context_of
+from ..errors import check_input_length, raise_if_any
+from ..filters import as_uuid
+from ..paging import fetch_nodes
+from .common import aliases, connection, in_input_order, node_by_id, nodes, optional_node, require_permission
+from .membership_input import (
+    duplicate_problems,
+    inner_length_problems,
+    missing_parent_problems,
+    missing_user_problems,
+    non_member_problems,
+    organizations_of,
+    unique_canonical,
+)
+
+query = QueryType()
+mutation = MutationType()
+class_node = ObjectType("ClassConnectionNode")
+legacy_class = ObjectType("Class")
+
+aliases(class_node, {"name": "class_name", "shortCode": "shortcode"})
+
+
+def _members_clause(join_table: str, class_id: str) -> tuple[str, list]:
+    return (
+        f'EXISTS (SELECT 1 FROM {join_table} x WHERE x."userUserId" = u.user_id AND x."classClassId" = %s::uuid)',
+        [class_id],
+    )
+
+
+def _class_schools_clause(class_id: str) -> tuple[str, list]:
+    return (
+        'EXISTS (SELECT 1 FROM school_classes_class x WHERE x."schoolSchoolId" = s.school_id '
+        'AND x."classClassId" = %s::uuid)',
+        [class_id],
+    )
+
+
+@query.field("classesConnection")
+async def resolve_classes_connection(_: Any, info: Any, **args: Any) -> dict:
+    return await connection(info, e.CLASS, args)
+
+
+@query.field("classNode")
+async def resolve_class_node(_: Any, info: Any, id: str) -> dict:
+    return await node_by_id(info, e.CLASS, id)
+
+
+@query.field("class")
+async def resolve_legacy_class_query(_: Any, info: Any, class_id: str) -> dict | None:
+    rows = await nodes(info, e.CLASS, [("c.class_id = %s::uuid", [as_uuid(class_id) or e.NO_ID])], scoped=True)
+    return rows[0] if rows else None
+
+
+@query.field("classes")
+async def resolve_legacy_classes(_: Any, info: Any) -> list[dict]:
+    return await nodes(info, e.CLASS, [], scoped=True)
+
+
+@class_node.field("studentsConnection")
+async def resolve_students(cls: dict, info: Any, **args: Any) -> dict:
+    return await connection(info, e.USER, args, [_members_clause("user_classes_studying_class", cls["id"])])
+
+
+@class_node.field("teachersConnection")
+async def resolve_teachers(cls: dict, info: Any, **args: Any) -> dict:
+    return await connection(info, e.USER, args, [_members_clause("user_classes_teaching_class", cls["id"])])
+
+
+@class_node.field("schoolsConnection")
+async def resolve_class_schools_connection(cls: dict, info: Any, **args: Any) -> dict:
+    return await connection(info, e.SCHOOL, args, [_class_schools_clause(cls["id"])])
+
+
+@class_node.field("schools")
+async def resolve_class_school_summaries(cls: dict, info: Any) -> list[dict]:
+    rows = await nodes(info, e.SCHOOL, [_class_schools_clause(cls["id"])], scoped=True)
+    return [
+        {"id": r["id"], "name": r["school_name"], "organizationId": r["organization_id"], "status": r["status"]}
+        for r in rows
+    ]
+
+
+@legacy_class.field("organization")
+async def resolve_class_organization(cls: dict, info: Any) -> dict | None:
+    return await optional_node(info, e.ORGANIZATION, cls["organization_id"])
+
+
+@legacy_class.field("schools")
+async def resolve_legacy_class_schools(cls: dict, info: Any) -> list[dict]:
+    return await nodes(info, e.SCHOOL, [_class_schools_clause(cls["id"])], scoped=True)
+
+
+@legacy_class.field("students")
+async def resolve_legacy_students(cls: dict, info: Any) -> list[dict]:
+    return await nodes(info, e.USER, [_members_clause("user_classes_studying_class", cls["id"])], scoped=True)
+
+
+@legacy_class.field("teachers")
+async def resolve_legacy_teachers(cls: dict, info: Any) -> list[dict]:
+    return await nodes(info, e.USER, [_members_clause("user_classes_teaching_class", cls["id"])], scoped=True)
+
+
+# --- createClasses ---
+
+
+@mutation.field("createClasses")
+async def resolve_create_classes(_: Any, info: Any, input: list[dict]) -> dict:
+    check_input_length(input)
+    orgs = [as_uuid(item["organizationId"]) for item in input]
+    await require_permission(info, "create_class_20224", [o or "" for o in orgs])
+    problems, orgs = await missing_parent_problems(
+        info, input, "organizationId", "organization", "organization_id", "Organization"
+    )
+    raise_if_any(problems)
+    ids = [str(uuid.uuid4()) for _ in input]
+    conn = await context_of(info).db.connection()
+    async with conn.transaction():
+        await conn.execute(
+            'INSERT INTO class (class_id, class_name, shortcode, "organizationOrganizationId") '
+            "SELECT * FROM unnest(%s::uuid[], %s::varchar[], %s::varchar[], %s::uuid[])",
+            [ids, [item["name"] for item in input], [item.get("shortcode") for item in input], orgs],
+        )
+    rows = await fetch_nodes(context_of(info).db, e.CLASS, [("c.class_id = ANY(%s::uuid[])", [ids])])
+    return {"classes": in_input_order(rows, ids)}
+
+
+# --- addStudentsToClasses / addTeachersToClasses ---
+
+
+async def _add_members(info: Any, input: list[dict], users_key: str, join_table: str, permission: str) -> dict:
+    check_input_length(input)
+    raise_if_any(inner_length_problems(input, (users_key,)))
+    problems = duplicate_problems(input, "classId", "Class")
+    parent_problems, classes = await missing_parent_problems(info, input, "classId", "class", "class_id", "Class")
+    problems += parent_problems
+    orgs = await organizations_of(info, "class", "class_id", classes)
+    await require_permission(info, permission, [o or "" for o in orgs if o])
+    problems += await missing_user_problems(info, input, users_key)
+    problems += await non_member_problems(info, input, users_key, orgs, "Class", "classId")
+    raise_if_any(problems)
+    pairs: tuple[list, list] = ([], [])
+    for item, class_id in zip(input, classes):
+        for user in unique_canonical(item[users_key]):
+            pairs[0].append(user)
+            pairs[1].append(class_id)
+    conn = await context_of(info).db.connection()
+    async with conn.transaction():
+        await conn.execute(
+            f'INSERT INTO {join_table} ("userUserId", "classClassId") '
+            "SELECT * FROM unnest(%s::uuid[], %s::uuid[]) ON CONFLICT DO NOTHING",
+            list(pairs),
+        )
+    rows = await fetch_nodes(context_of(info).db, e.CLASS, [("c.class_id = ANY(%s::uuid[])", [classes])])
+    return {"classes": in_input_order(rows, [c for c in classes if c])}
+
+
+@mutation.field("addStudentsToClasses")
+async def resolve_add_students(_: Any, info: Any, input: list[dict]) -> dict:
+    return await _add_members(info, input, "studentIds", "user_classes_studying_class", "add_students_to_class_20225")
+
+
+@mutation.field("addTeachersToClasses")
+async def resolve_add_teachers(_: Any, info: Any, input: list[dict]) -> dict:
+    return await _add_members(info, input, "teacherIds", "user_classes_teaching_class", "add_teachers_to_class_20226")
+
+
+BINDABLES = [query, mutation, class_node, legacy_class]
