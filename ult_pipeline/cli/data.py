@@ -49,7 +49,7 @@ def make_wipe(dsn: str | None, environment: str, strategy: str, sandbox_settings
                         db_schema=sandbox_settings.db_schema if sandbox_settings else "public")
 
 
-_USER_ERRORS = (MarkerError, WipeError, SeedingError, GraphQLCallError, TransportError, ValueError)
+USER_ERRORS = (MarkerError, WipeError, SeedingError, GraphQLCallError, TransportError, ValueError)
 
 
 @click.command()
@@ -92,7 +92,7 @@ def seed(target, profile, seed, dsn, environment, strategy, no_wipe, concurrency
             client=client, dataset=dataset, signer=TokenSigner(), identities_path=identities_path,
             wipe=make_wipe(dsn, environment, strategy, sandbox_settings, None), concurrency=concurrency, log=click.echo,
         )
-    except _USER_ERRORS as err:
+    except USER_ERRORS as err:
         raise click.ClickException(str(err)) from None
     finally:
         client.close()

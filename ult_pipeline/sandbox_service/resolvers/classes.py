@@ -150,7 +150,7 @@ async def _add_members(info: Any, input: list[dict], users_key: str, join_table:
     problems += await non_member_problems(info, input, users_key, orgs, "Class", "classId")
     raise_if_any(problems)
     pairs: tuple[list, list] = ([], [])
-    for item, class_id in zip(input, classes):
+    for item, class_id in zip(input, classes, strict=True):
         for user in unique_canonical(item[users_key]):
             pairs[0].append(user)
             pairs[1].append(class_id)

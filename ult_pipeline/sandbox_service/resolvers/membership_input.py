@@ -47,7 +47,7 @@ async def missing_parent_problems(
     found = await existing_ids(info, table, id_column, [p for p in parents if p])
     problems = [
         missing(entity, item.get(key), index, key)
-        for index, (item, parent) in enumerate(zip(items, parents))
+        for index, (item, parent) in enumerate(zip(items, parents, strict=True))
         if parent not in found
     ]
     return problems, parents
@@ -72,7 +72,7 @@ async def non_member_problems(
 
     pairs = [
         (as_uuid(user), org)
-        for item, org in zip(items, parent_orgs)
+        for item, org in zip(items, parent_orgs, strict=True)
         for user in item.get(key) or []
         if org and as_uuid(user)
     ]
@@ -86,7 +86,7 @@ async def non_member_problems(
     )
     members = {(row["u"], row["o"]) for row in rows}
     problems = []
-    for index, (item, org) in enumerate(zip(items, parent_orgs)):
+    for index, (item, org) in enumerate(zip(items, parent_orgs, strict=True)):
         if not org:
             continue
         for user in item.get(key) or []:
@@ -122,7 +122,7 @@ async def role_problems(
     ) if wanted else []
     roles = {row["id"]: row for row in rows}
     problems = []
-    for index, (item, org) in enumerate(zip(items, orgs)):
+    for index, (item, org) in enumerate(zip(items, orgs, strict=True)):
         for role in item.get(key) or []:
             row = roles.get(as_uuid(role) or "")
             if row is None or not (row["system_role"] or row["org"] == org):

@@ -22,7 +22,16 @@ from ..errors import (
 )
 from ..filters import as_uuid
 from ..paging import fetch_nodes
-from .common import aliases, connection, existing_ids, in_input_order, node_by_id, nodes, optional_node, require_permission
+from .common import (
+    aliases,
+    connection,
+    existing_ids,
+    in_input_order,
+    node_by_id,
+    nodes,
+    optional_node,
+    require_permission,
+)
 from .membership_input import (
     duplicate_problems,
     inner_length_problems,
@@ -255,7 +264,7 @@ async def resolve_create_organizations(_: Any, info: Any, input: list[dict]) -> 
             [[o for o in owners if o]],
         )
     }
-    for index, (item, owner) in enumerate(zip(input, owners)):
+    for index, (item, owner) in enumerate(zip(input, owners, strict=True)):
         if owner not in found:
             problems.append(missing("User", item["userId"], index, "userId"))
         elif owner in already:
@@ -346,7 +355,7 @@ async def resolve_add_users_to_organizations(_: Any, info: Any, input: list[dict
     problems += await role_problems(info, input, "organizationRoleIds", orgs)
     raise_if_any(problems)
     users_col, orgs_col, codes_col, role_rows = [], [], [], ([], [], [])
-    for item, org in zip(input, orgs):
+    for item, org in zip(input, orgs, strict=True):
         for user in unique_canonical(item["userIds"]):
             users_col.append(user)
             orgs_col.append(org)

@@ -19,7 +19,16 @@ from ..errors import (
 )
 from ..filters import as_uuid
 from ..paging import fetch_nodes
-from .common import aliases, connection, existing_ids, in_input_order, node_by_id, nodes, optional_node, require_permission
+from .common import (
+    aliases,
+    connection,
+    existing_ids,
+    in_input_order,
+    node_by_id,
+    nodes,
+    optional_node,
+    require_permission,
+)
 from .membership_input import (
     duplicate_problems,
     inner_length_problems,
@@ -182,7 +191,7 @@ async def resolve_add_users_to_schools(_: Any, info: Any, input: list[dict]) -> 
     raise_if_any(problems)
     member_rows: tuple[list, list] = ([], [])
     role_rows: tuple[list, list, list] = ([], [], [])
-    for item, school in zip(input, schools):
+    for item, school in zip(input, schools, strict=True):
         for user in unique_canonical(item["userIds"]):
             member_rows[0].append(user)
             member_rows[1].append(school)
@@ -222,9 +231,9 @@ async def resolve_add_classes_to_schools(_: Any, info: Any, input: list[dict]) -
     await require_permission(info, "edit_school_20330", [o or "" for o in orgs if o])
     wanted = unique_canonical([c for item in input for c in item["classIds"]])
     found = await existing_ids(info, "class", "class_id", wanted)
-    class_orgs = dict(zip(wanted, await organizations_of(info, "class", "class_id", wanted)))
+    class_orgs = dict(zip(wanted, await organizations_of(info, "class", "class_id", wanted), strict=True))
     pairs: tuple[list, list] = ([], [])
-    for index, (item, school, org) in enumerate(zip(input, schools, orgs)):
+    for index, (item, school, org) in enumerate(zip(input, schools, orgs, strict=True)):
         for class_id in item["classIds"]:
             canonical = as_uuid(class_id)
             if canonical not in found:

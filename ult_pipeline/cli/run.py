@@ -1,0 +1,87 @@
+"""`ult run`: one load test from a laptop, no Dagster needed."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import time
+
+import click
+
+from ult_pipeline.cli.data import API_KEY_ENV, USER_ERRORS, make_wipe, results_dir, sandbox_target
+from ult_pipeline.loadtest.ingest import IngestError
+from ult_pipeline.loadtest.profiles import LOAD_PROFILES, SCENARIOS, get_load_profile
+from ult_pipeline.loadtest.run import run_load_test
+from ult_pipeline.loadtest.runner import K6Error, K6Runner
+from ult_pipeline.seeding.dataset import generate
+from ult_pipeline.seeding.identities import TokenSigner
+from ult_pipeline.seeding.profiles import PROFILES, get_profile
+from ult_pipeline.seeding.run import prepare
+from ult_pipeline.target_api.client import GraphQLClient
+from ult_pipeline.target_db.wipe import IN_PLACE, RECREATE
+
+_COLUMNS = ["count", "rate", "error_rate", "p50", "p90", "p95", "p99", "max", "check_pass_rate"]
+
+
+@click.command("run")
+@click.option("--target", default=None, help="GraphQL URL (default: the running sandbox); API key in $ULT_TARGET_API_KEY.")
+@click.option("--profile", default="tiny", show_default=True, type=click.Choice(sorted(PROFILES)), help="Dataset profile.")
+@click.option("--seed", "seed", default=1, show_default=True, type=int)
+@click.option("--load", "load_profile", default="default", show_default=True, type=click.Choice(sorted(LOAD_PROFILES)))
+@click.option("--duration", default="1m", show_default=True, help="Test duration, e.g. 30s, 10m.")
+@click.option("--rate", type=float, default=None, help="Iterations per second (default 22).")
+@click.option("--scenario", type=click.Choice(SCENARIOS), default=None, help="Default: student_landing.")
+@click.option("--dsn", default=None, envvar="ULT_TARGET_DSN", help="Target database to wipe first (env ULT_TARGET_DSN).")
+@click.option("--environment", default=None, help="Load-test environment the database is marked with.")
+@click.option("--no-wipe", is_flag=True, help="Seed a fresh, uniquely named dataset beside the existing data.")
+def run_command(target, profile, seed, load_profile, duration, rate, scenario, dsn, environment, no_wipe) -> None:
+    """Wipe (guarded), seed, run k6 and print the per-operation table."""
+    sandbox_settings = None
+    if target is None:
+        target, api_key, sandbox_dsn, sandbox_settings = sandbox_target()
+        dsn, environment, strategy = dsn or sandbox_dsn, environment or sandbox_settings.environment, RECREATE
+    else:
+        api_key = os.environ.get(API_KEY_ENV) or ""
+        if not api_key:
+            raise click.ClickException(f"set ${API_KEY_ENV} to the target's API key")
+        strategy = IN_PLACE
+    if no_wipe:
+        dsn = None
+    elif dsn is None or environment is None:
+        raise click.ClickException("give --dsn and --environment to wipe the target first, or --no-wipe")
+    try:
+        load = get_load_profile(load_profile).with_overrides(duration=duration, rate=rate, scenario=scenario)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from None
+
+    run_dir = results_dir() / "runs" / time.strftime("%Y%m%d-%H%M%S")
+    dataset = generate(get_profile(profile), seed, namespace=secrets.token_hex(3) if no_wipe else "")
+    client = GraphQLClient(target, api_key=api_key)
+    try:
+        prepared = prepare(
+            client=client, dataset=dataset, signer=TokenSigner(), identities_path=run_dir / "identities.json",
+            wipe=make_wipe(dsn, environment, strategy, sandbox_settings, None), log=click.echo,
+        )
+        click.echo(f"k6: {load.scenario} at {load.rate:g} iterations/s for {load.duration} against {target}")
+        result = run_load_test(
+            runner=K6Runner(), target_url=target, identities_path=prepared.identities_path, profile=load,
+            out_dir=run_dir / "k6", dataset_hash=prepared.dataset_hash, log=click.echo,
+        )
+    except (*USER_ERRORS, K6Error, IngestError) as err:
+        raise click.ClickException(str(err)) from None
+    finally:
+        client.close()
+
+    table = result.operations.set_index("operation")[_COLUMNS]
+    click.echo(table.to_string(float_format=lambda v: f"{v:.3f}"))
+    click.echo(
+        f"achieved {result.achieved_rate:.2f} of {result.target_rate:g} iterations/s, "
+        f"{result.ingested.dropped_iterations} dropped; error rate {result.totals()['error_rate']:.4f}"
+    )
+    click.echo(f"files: {run_dir}")
+    if result.k6.thresholds_crossed:
+        click.echo("thresholds crossed: " + ", ".join(
+            f"{m} {e}" for m, exprs in result.k6.thresholds().items() for e, held in exprs.items() if not held
+        ), err=True)
+        sys.exit(99)

@@ -1,0 +1,120 @@
+"""One load test: run k6 against a seeded target and ingest what it saw."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import requests
+
+from ult_pipeline.loadtest.ingest import IngestResult, ingest
+from ult_pipeline.loadtest.profiles import LoadProfile
+from ult_pipeline.loadtest.runner import K6_DIR, K6Runner, K6RunResult, k6_version
+
+
+def scripts_hash(k6_dir: Path = K6_DIR) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in k6_dir.rglob("*") if p.is_file() and p.suffix in {".js", ".graphql", ".json"}):
+        digest.update(str(path.relative_to(k6_dir)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return "sha256:" + digest.hexdigest()
+
+
+def target_version(graphql_url: str) -> str:
+    try:
+        return requests.get(graphql_url.rstrip("/") + "/version", timeout=5).json().get("version", "unknown")
+    except (requests.RequestException, ValueError):
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class LoadTestResult:
+    k6: K6RunResult
+    ingested: IngestResult
+    profile: LoadProfile
+    fingerprint: dict
+
+    @property
+    def interrupted(self) -> bool:
+        return self.k6.interrupted
+
+    @property
+    def target_rate(self) -> float:
+        return self.profile.rate
+
+    @property
+    def achieved_rate(self) -> float:
+        return self.ingested.iterations / self.profile.seconds if self.profile.seconds else 0.0
+
+    @property
+    def operations(self) -> pd.DataFrame:
+        return self.ingested.operations
+
+    def totals(self) -> dict:
+        row = self.operations.set_index("operation").loc["__all__"]
+        return {
+            "requests": int(row["count"]), "error_rate": float(row["error_rate"]), "p95_ms": float(row["p95"]),
+            "p99_ms": float(row["p99"]), "iterations": self.ingested.iterations,
+            "dropped_iterations": self.ingested.dropped_iterations,
+        }
+
+    def to_json(self) -> dict:
+        return {
+            "interrupted": self.interrupted, "exit_code": self.k6.exit_code,
+            "thresholds_crossed": self.k6.thresholds_crossed, "thresholds": self.k6.thresholds(),
+            "target_rate": self.target_rate, "achieved_rate": self.achieved_rate, "totals": self.totals(),
+            "fingerprint": self.fingerprint, "operations": self.operations.to_dict(orient="records"),
+            "files": {
+                "samples": str(self.k6.samples_path), "summary": str(self.k6.summary_path),
+                "requests": str(self.ingested.requests_path), "operations": str(self.ingested.operations_path),
+                "timeseries": str(self.ingested.timeseries_path),
+            },
+        }
+
+
+def fingerprint(*, profile: LoadProfile, dataset_hash: str, target_url: str, image: str | None) -> dict:
+    """What must be equal for two runs to be comparable."""
+    return {
+        "k6_version": k6_version(),
+        "scripts_hash": scripts_hash(),
+        "dataset_hash": dataset_hash,
+        "target_version": target_version(target_url),
+        "image": image or "unknown",
+        "load_profile": profile.to_json(),
+    }
+
+
+def run_load_test(
+    *,
+    runner: K6Runner,
+    target_url: str,
+    identities_path: Path,
+    profile: LoadProfile,
+    out_dir: Path,
+    dataset_hash: str,
+    image: str | None = None,
+    tags: dict[str, str] | None = None,
+    extra_env: dict[str, str] | None = None,
+    log: Callable[[str], None] = lambda _m: None,
+    on_interrupt: Callable[[LoadTestResult], None] | None = None,
+) -> LoadTestResult:
+    fp = fingerprint(profile=profile, dataset_hash=dataset_hash, target_url=target_url, image=image)
+
+    def finish(k6_result: K6RunResult) -> LoadTestResult:
+        result = LoadTestResult(k6_result, ingest(k6_result.samples_path, out_dir), profile, fp)
+        (out_dir / "result.json").write_text(json.dumps(result.to_json(), indent=2, default=str))
+        return result
+
+    def interrupted(k6_result: K6RunResult) -> None:
+        partial = finish(k6_result)
+        if on_interrupt is not None:
+            on_interrupt(partial)
+
+    k6_result = runner.run(
+        target_url=target_url, identities_path=identities_path, profile=profile, out_dir=out_dir,
+        tags=tags, extra_env=extra_env, log=log, on_interrupt=interrupted,
+    )
+    return finish(k6_result)
