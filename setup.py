@@ -38,6 +38,8 @@ setup(
             "pytest>=8",
             "pytest-timeout>=2.3",
             "ruff>=0.6",
+            # benchmark baselines
+            "duckdb>=1.1",
         ],
     },
     entry_points={"console_scripts": ["ult=ult_pipeline.cli.main:cli"]},

@@ -151,3 +151,20 @@ def service(postgres_uri):
     running = ThreadedServer(create_app(config)).start()
     yield Service(running.base_url, API_KEY, postgres_uri, config.db_schema)
     running.stop()
+
+
+@pytest.fixture(scope="session")
+def world(service):
+    from .world import seed_world
+
+    return seed_world(service)
+
+
+@pytest.fixture(scope="session")
+def student_token(world):
+    return make_token(world.student1, world.emails["student1"])
+
+
+@pytest.fixture(scope="session")
+def teacher_token(world):
+    return make_token(world.teacher, world.emails["teacher"])
