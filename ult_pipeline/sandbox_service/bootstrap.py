@@ -77,7 +77,7 @@ async def _ensure_system_roles(conn: AsyncConnection) -> None:
                 [role_id, role_name, system_data.SYSTEM_ROLE_DESCRIPTIONS[role_name]],
             )
         else:
-            role_id = found[0]
+            role_id = found["role_id"] if isinstance(found, dict) else found[0]
         await conn.execute(
             "INSERT INTO permission_roles_role (\"permissionPermissionId\", \"roleRoleId\") "
             "SELECT name, %s FROM unnest(%s::varchar[]) AS name ON CONFLICT DO NOTHING",

@@ -24,7 +24,7 @@ class Column:
 
 @dataclass(frozen=True)
 class Relation:
-    """A filter on a related table: `template` holds `{cmp}` where the comparison goes.
+    """A filter on a related table: `template` holds `<cmp>` where the comparison goes.
 
     `null_template` answers `isNull` for exclusive filters: rows with no related row.
     """
@@ -69,32 +69,32 @@ USER = Entity(
         "username": Column("u.username", "string"),
         "organizationId": Relation(
             'EXISTS (SELECT 1 FROM organization_membership f WHERE f."userUserId" = u.user_id '
-            'AND f."organizationOrganizationId" {cmp})'
+            'AND f."organizationOrganizationId" <cmp>)'
         ),
         "organizationUserStatus": Relation(
             'EXISTS (SELECT 1 FROM organization_membership f WHERE f."userUserId" = u.user_id '
-            "AND f.status {cmp})",
+            "AND f.status <cmp>)",
             cast="varchar",
         ),
         "roleId": Relation(
             "EXISTS (SELECT 1 FROM role_memberships_organization_membership f "
-            'WHERE f."organizationMembershipUserId" = u.user_id AND f."roleRoleId" {cmp}) '
+            'WHERE f."organizationMembershipUserId" = u.user_id AND f."roleRoleId" <cmp>) '
             "OR EXISTS (SELECT 1 FROM role_school_memberships_school_membership f "
-            'WHERE f."schoolMembershipUserId" = u.user_id AND f."roleRoleId" {cmp})'
+            'WHERE f."schoolMembershipUserId" = u.user_id AND f."roleRoleId" <cmp>)'
         ),
         "schoolId": Relation(
             'EXISTS (SELECT 1 FROM school_membership f WHERE f."userUserId" = u.user_id '
-            'AND f."schoolSchoolId" {cmp})',
+            'AND f."schoolSchoolId" <cmp>)',
             null_template='NOT EXISTS (SELECT 1 FROM school_membership f WHERE f."userUserId" = u.user_id)',
         ),
         "schoolMembershipStatus": Relation(
-            'EXISTS (SELECT 1 FROM school_membership f WHERE f."userUserId" = u.user_id AND f.status {cmp})',
+            'EXISTS (SELECT 1 FROM school_membership f WHERE f."userUserId" = u.user_id AND f.status <cmp>)',
             cast="varchar",
         ),
         "classId": Relation(
             'EXISTS (SELECT 1 FROM user_classes_studying_class f WHERE f."userUserId" = u.user_id '
-            'AND f."classClassId" {cmp}) OR EXISTS (SELECT 1 FROM user_classes_teaching_class f '
-            'WHERE f."userUserId" = u.user_id AND f."classClassId" {cmp})',
+            'AND f."classClassId" <cmp>) OR EXISTS (SELECT 1 FROM user_classes_teaching_class f '
+            'WHERE f."userUserId" = u.user_id AND f."classClassId" <cmp>)',
             null_template=(
                 'NOT EXISTS (SELECT 1 FROM user_classes_studying_class f WHERE f."userUserId" = u.user_id) '
                 'AND NOT EXISTS (SELECT 1 FROM user_classes_teaching_class f WHERE f."userUserId" = u.user_id)'
@@ -129,21 +129,21 @@ ORGANIZATION = Entity(
         "status": Column("o.status", "string"),
         "ownerUserId": Relation(
             "EXISTS (SELECT 1 FROM organization_ownership f WHERE f.organization_id = o.organization_id "
-            "AND f.user_id {cmp})"
+            "AND f.user_id <cmp>)"
         ),
         "ownerUserEmail": Relation(
             "EXISTS (SELECT 1 FROM organization_ownership f JOIN \"user\" fu ON fu.user_id = f.user_id "
-            "WHERE f.organization_id = o.organization_id AND fu.email {cmp})",
+            "WHERE f.organization_id = o.organization_id AND fu.email <cmp>)",
             cast="varchar",
         ),
         "ownerUsername": Relation(
             "EXISTS (SELECT 1 FROM organization_ownership f JOIN \"user\" fu ON fu.user_id = f.user_id "
-            "WHERE f.organization_id = o.organization_id AND fu.username {cmp})",
+            "WHERE f.organization_id = o.organization_id AND fu.username <cmp>)",
             cast="varchar",
         ),
         "userId": Relation(
             'EXISTS (SELECT 1 FROM organization_membership f WHERE f."organizationOrganizationId" = '
-            'o.organization_id AND f."userUserId" {cmp})'
+            'o.organization_id AND f."userUserId" <cmp>)'
         ),
     },
 )
@@ -167,7 +167,7 @@ SCHOOL = Entity(
         "organizationId": Column('s."organizationOrganizationId"', "uuid"),
         "userId": Relation(
             'EXISTS (SELECT 1 FROM school_membership f WHERE f."schoolSchoolId" = s.school_id '
-            'AND f."userUserId" {cmp})'
+            'AND f."userUserId" <cmp>)'
         ),
     },
 )
@@ -190,16 +190,16 @@ CLASS = Entity(
         "organizationId": Column('c."organizationOrganizationId"', "uuid"),
         "schoolId": Relation(
             'EXISTS (SELECT 1 FROM school_classes_class f WHERE f."classClassId" = c.class_id '
-            'AND f."schoolSchoolId" {cmp})',
+            'AND f."schoolSchoolId" <cmp>)',
             null_template='NOT EXISTS (SELECT 1 FROM school_classes_class f WHERE f."classClassId" = c.class_id)',
         ),
         "studentId": Relation(
             'EXISTS (SELECT 1 FROM user_classes_studying_class f WHERE f."classClassId" = c.class_id '
-            'AND f."userUserId" {cmp})'
+            'AND f."userUserId" <cmp>)'
         ),
         "teacherId": Relation(
             'EXISTS (SELECT 1 FROM user_classes_teaching_class f WHERE f."classClassId" = c.class_id '
-            'AND f."userUserId" {cmp})'
+            'AND f."userUserId" <cmp>)'
         ),
     },
 )
@@ -222,19 +222,19 @@ ROLE = Entity(
         "organizationId": Column('r."organizationOrganizationId"', "uuid"),
         "membershipOrganizationUserId": Relation(
             'EXISTS (SELECT 1 FROM role_memberships_organization_membership f WHERE f."roleRoleId" = '
-            'r.role_id AND f."organizationMembershipUserId" {cmp})'
+            'r.role_id AND f."organizationMembershipUserId" <cmp>)'
         ),
         "membershipOrganizationId": Relation(
             'EXISTS (SELECT 1 FROM role_memberships_organization_membership f WHERE f."roleRoleId" = '
-            'r.role_id AND f."organizationMembershipOrganizationId" {cmp})'
+            'r.role_id AND f."organizationMembershipOrganizationId" <cmp>)'
         ),
         "schoolUserId": Relation(
             'EXISTS (SELECT 1 FROM role_school_memberships_school_membership f WHERE f."roleRoleId" = '
-            'r.role_id AND f."schoolMembershipUserId" {cmp})'
+            'r.role_id AND f."schoolMembershipUserId" <cmp>)'
         ),
         "schoolId": Relation(
             'EXISTS (SELECT 1 FROM role_school_memberships_school_membership f WHERE f."roleRoleId" = '
-            'r.role_id AND f."schoolMembershipSchoolId" {cmp})'
+            'r.role_id AND f."schoolMembershipSchoolId" <cmp>)'
         ),
     },
 )
@@ -261,7 +261,7 @@ PERMISSION = Entity(
         "allow": Column("p.allow", "boolean"),
         "roleId": Relation(
             'EXISTS (SELECT 1 FROM permission_roles_role f WHERE f."permissionPermissionId" = '
-            'p.permission_id AND f."roleRoleId" {cmp})'
+            'p.permission_id AND f."roleRoleId" <cmp>)'
         ),
     },
 )
@@ -285,7 +285,7 @@ ORGANIZATION_MEMBERSHIP = Entity(
         "roleId": Relation(
             "EXISTS (SELECT 1 FROM role_memberships_organization_membership f WHERE "
             'f."organizationMembershipUserId" = om.user_id AND '
-            'f."organizationMembershipOrganizationId" = om.organization_id AND f."roleRoleId" {cmp})'
+            'f."organizationMembershipOrganizationId" = om.organization_id AND f."roleRoleId" <cmp>)'
         ),
     },
 )
@@ -305,11 +305,11 @@ SCHOOL_MEMBERSHIP = Entity(
         "roleId": Relation(
             "EXISTS (SELECT 1 FROM role_school_memberships_school_membership f WHERE "
             'f."schoolMembershipUserId" = sm.user_id AND f."schoolMembershipSchoolId" = sm.school_id '
-            'AND f."roleRoleId" {cmp})'
+            'AND f."roleRoleId" <cmp>)'
         ),
         "organizationId": Relation(
             "EXISTS (SELECT 1 FROM school f WHERE f.school_id = sm.school_id "
-            'AND f."organizationOrganizationId" {cmp})'
+            'AND f."organizationOrganizationId" <cmp>)'
         ),
     },
 )

@@ -61,7 +61,7 @@ def _column_clause(column: Column, leaf: dict) -> Clause:
 def _relation_clause(relation: Relation, leaf: dict) -> Clause:
     operator = leaf.get("operator")
     value = leaf.get("value")
-    occurrences = relation.template.count("{cmp}")
+    occurrences = relation.template.count("<cmp>")
     if operator == "isNull":
         if relation.null_template is None:
             raise GraphQLError("isNull is not supported for this filter")
@@ -72,7 +72,7 @@ def _relation_clause(relation: Relation, leaf: dict) -> Clause:
         cmp, param = f"= %s::{relation.cast}", _value_for(relation.cast, value)
     else:
         raise GraphQLError(f"Unsupported filter operator {operator!r}")
-    clause = relation.template.replace("{cmp}", cmp)
+    clause = relation.template.replace("<cmp>", cmp)
     if operator == "neq":
         clause = f"NOT ({clause})"
     return clause, [param] * occurrences

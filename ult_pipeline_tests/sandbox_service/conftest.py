@@ -168,3 +168,7 @@ def student_token(world):
 @pytest.fixture(scope="session")
 def teacher_token(world):
     return make_token(world.teacher, world.emails["teacher"])
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: starts extra service instances (a few seconds)")

@@ -1,2 +1,0 @@
-def test_world(world, service):
-    print(world)
