@@ -34,3 +34,30 @@ def sandbox(sandbox_settings):
     status = manager.up(sandbox_settings)
     yield status
     manager.down(sandbox_settings, purge=True)
+
+
+@pytest.fixture(scope="session")
+def results_base():
+    return Path(tempfile.mkdtemp(prefix="ult-res-"))
+
+
+@pytest.fixture(scope="session")
+def pipeline_resources(sandbox, sandbox_settings, results_base):
+    """The pipeline's resources bound to the session's sandbox."""
+    from ult_pipeline.resources.deployer import SandboxDeployerResource
+    from ult_pipeline.resources.k6 import K6RunnerResource
+    from ult_pipeline.resources.target import (
+        ResultsStoreResource,
+        TargetApiResource,
+        TargetDatabaseResource,
+        TokenSignerResource,
+    )
+
+    return {
+        "target_api": TargetApiResource(url=sandbox.url, api_key=sandbox.api_key),
+        "target_db": TargetDatabaseResource(dsn=sandbox.dsn, environment=sandbox_settings.environment),
+        "token_signer": TokenSignerResource(),
+        "target_deployer": SandboxDeployerResource(home=str(sandbox_settings.home), port=sandbox_settings.port),
+        "results_store": ResultsStoreResource(base_dir=str(results_base)),
+        "k6_runner": K6RunnerResource(progress_interval_s=2.0),
+    }

@@ -165,9 +165,8 @@ class K6Runner:
             last_report = now
             metrics = _live_metrics(port)
             requests_count = int(metrics.get("http_reqs", {}).get("count", 0))
-            rate = 0.0
-            if previous is not None and now > previous[0]:
-                rate = (requests_count - previous[1]) / (now - previous[0])
+            since, before = previous if previous is not None else (started, 0)
+            rate = (requests_count - before) / (now - since) if now > since else 0.0
             previous = (now, requests_count)
             failed_rate = metrics.get("http_req_failed", {}).get("rate", 0) or 0
             log(Progress(

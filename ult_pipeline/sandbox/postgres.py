@@ -11,6 +11,7 @@ import logging
 import os
 import platform
 import subprocess
+import warnings
 from pathlib import Path
 
 import psutil
@@ -59,7 +60,10 @@ def _remove_stale_pid_file(pgdata: Path) -> None:
 
 def start(pgdata: Path) -> str:
     """Start (or reuse) the server in ``pgdata`` and return its DSN."""
-    import pgserver
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, cron); its /tmp fallback is fine.
+        warnings.simplefilter("ignore")
+        import pgserver
 
     pgdata = Path(pgdata)
     pgdata.mkdir(parents=True, exist_ok=True)

@@ -147,6 +147,8 @@ def stop(pid: int | None, timeout: float = 10.0) -> bool:
 
 def _port_taken(port: int) -> bool:
     with socket.socket() as probe:
+        # As uvicorn does: connections of a stopped server in TIME_WAIT must not count as taken.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:

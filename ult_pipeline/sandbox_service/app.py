@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ariadne import graphql, make_executable_schema
+from graphql import OperationDefinitionNode, OperationType
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -26,6 +27,7 @@ from .document_cache import DocumentCache, request_operation_name
 from .errors import APIInputError, PermissionDenied
 from .knobs import extra_delay_seconds
 from .resolvers import bindables
+from .scope import ScopeCache
 from .telemetry import CONTENT_TYPE, Telemetry
 
 ROUTE_PREFIX = "/user"
@@ -54,6 +56,7 @@ def create_app(config: ServiceConfig) -> Starlette:
     schema = make_executable_schema(schema_sdl(), *bindables())
     documents = DocumentCache(schema)
     tokens = TokenCache()
+    scopes = ScopeCache()
     telemetry = Telemetry(config.no_telemetry)
     pool = create_pool(config)
     state = {"ready": False}
@@ -106,7 +109,7 @@ def create_app(config: ServiceConfig) -> Starlette:
             return unauthorized(refusal.message), True
         if not isinstance(body, dict):
             return JSONResponse({"errors": [{"message": "POST body must be a JSON object"}]}, status_code=400), True
-        context = RequestContext(identity, RequestDb(pool))
+        context = RequestContext(identity, RequestDb(pool), scopes)
         try:
             _, result = await graphql(
                 schema,
@@ -118,6 +121,9 @@ def create_app(config: ServiceConfig) -> Starlette:
             )
         finally:
             await context.close()
+            if _has_mutation(body, documents):
+                # Memberships and roles may have changed: no scope may outlive a write.
+                scopes.clear()
         _warn_deprecated(body, documents)
         status = 200 if "data" in result else 400
         return JSONResponse(result, status_code=status), "errors" in result
@@ -134,6 +140,17 @@ def create_app(config: ServiceConfig) -> Starlette:
     app.state.telemetry = telemetry
     app.state.config = config
     return app
+
+
+def _has_mutation(body: dict, documents: DocumentCache) -> bool:
+    query = body.get("query")
+    entry = documents.find(query) if isinstance(query, str) else None
+    if entry is None:
+        return False
+    return any(
+        isinstance(d, OperationDefinitionNode) and d.operation == OperationType.MUTATION
+        for d in entry.document.definitions
+    )
 
 
 def _warn_deprecated(body: dict, documents: DocumentCache) -> None:

@@ -156,6 +156,38 @@ class Scope:
 ADMIN_SCOPE = Scope(is_admin=True)
 
 
+class ScopeCache:
+    """Recently loaded scopes by user id.
+
+    A landing page sends several requests for one user within a second; loading the
+    scope once saves a query on each of the others. Entries live `ttl_seconds` and every
+    mutation through this service clears them all, so a change made through the API is
+    seen by the next request; a change made behind the service's back (a wipe in the
+    database) is seen within `ttl_seconds`.
+    """
+
+    def __init__(self, ttl_seconds: float = 2.0, max_entries: int = 20_000) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[float, Scope]] = {}
+
+    def get(self, user_id: str, now: float) -> Scope | None:
+        entry = self._entries.get(user_id)
+        if entry is None or entry[0] <= now:
+            return None
+        return entry[1]
+
+    def put(self, user_id: str, scope: Scope, now: float) -> None:
+        if len(self._entries) >= self.max_entries:
+            self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+        self._entries[user_id] = (now + self.ttl_seconds, scope)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
 def _pairs(raw: object) -> tuple[tuple[str, str], ...]:
     items = json.loads(raw) if isinstance(raw, str) else (raw or [])
     return tuple((str(a), str(b)) for a, b in items)

@@ -1,0 +1,85 @@
+"""Seeding through the sandbox's real API, as `ult seed` and the pipeline do it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import psycopg
+import pytest
+
+from ult_pipeline.sandbox import manager
+from ult_pipeline.seeding.dataset import generate
+from ult_pipeline.seeding.profiles import PROFILES
+from ult_pipeline.seeding.seeder import Seeder
+from ult_pipeline.target_api.client import GraphQLCallError, GraphQLClient
+
+
+def ult(*args, settings, results, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "ult_pipeline.cli", *args], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "ULT_SANDBOX_HOME": str(settings.home), "ULT_SANDBOX_PORT": str(settings.port),
+             "ULT_RESULTS_DIR": str(results), **(env or {})},
+    )
+
+
+def user_rows(dsn: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute('SELECT count(*) FROM "user"').fetchone()[0]
+
+
+def test_ult_seed_twice_gives_the_same_data_and_wipes_first(sandbox, sandbox_settings, tmp_path):
+    runs = [ult("seed", "--profile", "tiny", settings=sandbox_settings, results=tmp_path) for _ in range(2)]
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+    hashes = [line for run in runs for line in run.stdout.splitlines() if line.startswith("content hash")]
+    counts = [line for run in runs for line in run.stdout.splitlines() if line.startswith("counts")]
+    assert len(hashes) == 2 and hashes[0] == hashes[1]
+    assert counts[0] == counts[1] == "counts organizations 1, schools 2, classes 4, teachers 5, students 100, users 106"
+    assert "wiped (recreate)" in runs[1].stdout
+    assert user_rows(sandbox.dsn) == 106  # not doubled
+    identities = json.loads((tmp_path / "identities.json").read_text())
+    assert len(identities["identities"]) == 105
+    # Tokens live in the identities file only, never in what is printed.
+    assert not any(i["token"] in runs[1].stdout + runs[1].stderr for i in identities["identities"])
+    assert sandbox.api_key not in runs[1].stdout + runs[1].stderr
+
+
+def test_ult_wipe_refuses_an_unmarked_database_and_keeps_every_row(sandbox, sandbox_settings, tmp_path):
+    with psycopg.connect(sandbox.dsn, autocommit=True) as admin:
+        admin.execute("DROP DATABASE IF EXISTS unmarked WITH (FORCE)")
+        admin.execute("CREATE DATABASE unmarked")
+    dsn = sandbox.dsn.replace("/postgres?", "/unmarked?")
+    with psycopg.connect(dsn) as conn:
+        conn.execute('CREATE TABLE "user" (user_id int); INSERT INTO "user" SELECT generate_series(1, 25)')
+    result = ult("wipe", "--dsn", dsn, "--environment", "loadtest", settings=sandbox_settings, results=tmp_path)
+    assert result.returncode != 0
+    assert "no load-test marker" in result.stderr and "ult target-db mark" in result.stderr
+    assert user_rows(dsn) == 25
+
+
+def test_a_refused_call_names_the_call_and_the_servers_message_and_is_not_retried(sandbox):
+    client = GraphQLClient(sandbox.url, api_key=sandbox.api_key)
+    too_many = [{"givenName": "A", "familyName": "B", "gender": "female"}] * 51
+    with pytest.raises(GraphQLCallError, match="createUsers.*ERR_") as err:
+        client.call("createUsers", {"input": too_many})
+    assert "ERR_INVALID_ARRAY_MAX_LENGTH" in err.value.codes
+    assert client.calls == 1
+    assert sandbox.api_key not in str(err.value)
+
+
+def test_sequential_and_concurrent_seeding_create_the_same_data(sandbox, sandbox_settings):
+    from ult_pipeline.seeding.seeder import read_counts
+    from ult_pipeline.target_db.wipe import wipe
+
+    dataset = generate(PROFILES["tiny"], 5)
+    results = []
+    for concurrency in (1, 4):
+        wipe(sandbox.dsn, "sandbox", restart_service=lambda: manager.restart_service(sandbox_settings))
+        client = GraphQLClient(sandbox.url, api_key=sandbox.api_key)
+        seeded = Seeder(client, concurrency=concurrency).seed(dataset)
+        results.append((seeded.calls, read_counts(client, dataset, seeded.ids)))
+    assert results[0] == results[1]
+    assert results[0][1] == dataset.expected_counts()
