@@ -101,6 +101,9 @@ class GraphQLClient:
                 f"{operation}: {self.url} refused the credentials (401: {_short(response.text)}); "
                 "check the API key or token configured for the target"
             )
+        if response.status_code == 400 and "errors" in response.text:
+            # Apollo answers a document that does not parse or validate with 400 and `errors`.
+            raise GraphQLCallError(operation, _json(response).get("errors") or [{"message": _short(response.text)}])
         if response.status_code != 200:
             raise TransportError(f"{operation}: HTTP {response.status_code} from {self.url}: {_short(response.text)}")
         try:
@@ -115,6 +118,14 @@ class GraphQLClient:
         session = getattr(self._local, "session", None)
         if session is not None:
             session.close()
+
+
+def _json(response: requests.Response) -> dict:
+    try:
+        payload = response.json()
+    except ValueError:
+        return {}
+    return payload if isinstance(payload, dict) else {}
 
 
 def _short(text: str, limit: int = 300) -> str:
