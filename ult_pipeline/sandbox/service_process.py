@@ -136,12 +136,13 @@ def stop(pid: int | None, timeout: float = 10.0) -> bool:
         os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:
         return False
-    try:
-        psutil.Process(pid).wait(timeout)
-    except psutil.TimeoutExpired:
-        os.killpg(pid, signal.SIGKILL)
-    except psutil.NoSuchProcess:
-        pass
+    deadline = time.monotonic() + timeout
+    # Poll rather than psutil's wait(): a zombie (our own child, not reaped yet) counts as gone.
+    while is_service_process(pid):
+        if time.monotonic() > deadline:
+            os.killpg(pid, signal.SIGKILL)
+            break
+        time.sleep(0.02)
     return True
 
 
