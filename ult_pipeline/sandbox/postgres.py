@@ -23,6 +23,14 @@ class EmbeddedPostgresError(RuntimeError):
     pass
 
 
+def _pgserver():
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, cron); its /tmp fallback is fine.
+        warnings.simplefilter("ignore")
+        import pgserver
+    return pgserver
+
+
 def _system_user() -> str | None:
     # pgserver refuses to run postgres as root and runs it as this user instead.
     if platform.system() != "Windows" and os.geteuid() == 0:
@@ -60,11 +68,7 @@ def _remove_stale_pid_file(pgdata: Path) -> None:
 
 def start(pgdata: Path) -> str:
     """Start (or reuse) the server in ``pgdata`` and return its DSN."""
-    with warnings.catch_warnings():
-        # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, cron); its /tmp fallback is fine.
-        warnings.simplefilter("ignore")
-        import pgserver
-
+    pgserver = _pgserver()
     pgdata = Path(pgdata)
     pgdata.mkdir(parents=True, exist_ok=True)
     _remove_stale_pid_file(pgdata)
@@ -81,13 +85,11 @@ def start(pgdata: Path) -> str:
 
 def stop(pgdata: Path, timeout: float = 30) -> bool:
     """Stop the server in ``pgdata``; False when none was running."""
-    from pgserver import pg_ctl
-
     pgdata = Path(pgdata)
     if not is_running(pgdata):
         return False
     try:
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=_system_user(), timeout=timeout)
+        _pgserver().pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=_system_user(), timeout=timeout)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
         pid = _postmaster_pid(pgdata)
         if pid is not None:

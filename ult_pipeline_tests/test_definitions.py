@@ -1,0 +1,29 @@
+"""The code location loads, as `dg check defs` and the Dagster UI load it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_definitions_hold_the_pipeline_assets_and_their_checks():
+    from ult_pipeline.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert {"seeded_dataset", "k6_results"} <= keys
+    assert graph.get(dg.AssetKey("k6_results")).parent_keys == {dg.AssetKey("seeded_dataset")}
+    check_names = {k.name for k in graph.asset_check_keys}
+    assert {"seeded_counts_match", "thresholds_held", "no_dropped_iterations", "run_complete"} <= check_names
+
+
+def test_dg_check_defs_passes():
+    dg_cli = Path(sys.executable).parent / "dg"
+    result = subprocess.run([str(dg_cli), "check", "defs"], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "All definitions loaded successfully" in result.stdout + result.stderr
