@@ -95,7 +95,7 @@ def start(
 ) -> int:
     """Start the service and wait until `/user/health` passes; returns its pid."""
     knobs = knobs or ServiceKnobs()
-    if _port_taken(port):
+    if not _wait_port_free(port, 5.0):
         raise ServiceStartError(
             f"port {port} on 127.0.0.1 is already taken by another process; "
             "choose another with --port or ULT_SANDBOX_PORT"
@@ -138,11 +138,22 @@ def stop(pid: int | None, timeout: float = 10.0) -> bool:
         return False
     deadline = time.monotonic() + timeout
     # Poll rather than psutil's wait(): a zombie (our own child, not reaped yet) counts as gone.
+    killed = False
     while is_service_process(pid):
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline and not killed:
             os.killpg(pid, signal.SIGKILL)
-            break
+            killed = True
         time.sleep(0.02)
+    return True
+
+
+def _wait_port_free(port: int, timeout: float) -> bool:
+    # A service stopped a moment ago may still hold its socket while the kernel closes it.
+    deadline = time.monotonic() + timeout
+    while _port_taken(port):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
     return True
 
 

@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> None:
         http="httptools",
         access_log=False,
         log_level=args.log_level,
+        # A restart (deploy, recreate wipe) must not wait on a load generator's open requests.
+        timeout_graceful_shutdown=2,
     )
 
 
