@@ -32,6 +32,8 @@ setup(
         "prometheus-client>=0.20",
         "pyjwt>=2.8",
         "click>=8.1",
+        # the sandbox's stand-in for ECR and ECS
+        "moto[server]==5.2.5",
     ],
     extras_require={
         "dev": [

@@ -26,7 +26,7 @@ def free_port() -> int:
 def sandbox_settings() -> SandboxSettings:
     # Short path: PostgreSQL's Unix socket path has a length limit.
     home = Path(tempfile.mkdtemp(prefix="ult-sb-"))
-    return SandboxSettings(home=home, port=free_port(), external_dsn=None)
+    return SandboxSettings(home=home, port=free_port(), external_dsn=None, aws_port=free_port())
 
 
 @pytest.fixture(scope="session")

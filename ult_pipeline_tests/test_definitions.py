@@ -14,10 +14,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_definitions_hold_the_pipeline_assets_and_their_checks():
     from ult_pipeline.definitions import defs
 
-    graph = defs.resolve_asset_graph()
+    graph = defs().resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert {"seeded_dataset", "k6_results"} <= keys
+    assert {"target_deployment", "seeded_dataset", "k6_results"} <= keys
     assert graph.get(dg.AssetKey("k6_results")).parent_keys == {dg.AssetKey("seeded_dataset")}
+    assert graph.get(dg.AssetKey("seeded_dataset")).parent_keys == {dg.AssetKey("target_deployment")}
     check_names = {k.name for k in graph.asset_check_keys}
     assert {"seeded_counts_match", "thresholds_held", "no_dropped_iterations", "run_complete"} <= check_names
 

@@ -33,6 +33,7 @@ class SeededDatasetConfig(dg.Config):
     partitions_def=builds_partitions,
     group_name="load_test",
     pool="load_test_target",
+    deps=["target_deployment"],
     check_specs=[dg.AssetCheckSpec(SEEDED_COUNTS_MATCH, asset="seeded_dataset", blocking=True,
                                    description="counts read back through the API equal the profile's")],
     description="Wipes the target's database (guarded by its load-test marker) and seeds a known dataset "

@@ -87,3 +87,25 @@ def status(home, as_json) -> None:
     click.echo(f"service: {'healthy' if st.service_healthy else 'down'} {st.url}")
     click.echo(f"postgres ({st.postgres}): {'running' if st.postgres_running else 'stopped'} {st.dsn}")
     click.echo(f"home: {st.home}")
+
+
+@sandbox.command()
+@_home
+@click.argument("tag")
+@click.option("--latency-ms", multiple=True, metavar="OP=MS", help="The build adds MS ms to every OP request.")
+@click.option("--latency-pct", multiple=True, metavar="OP=PCT", help="The build adds PCT % to every OP request.")
+@click.option("--no-telemetry", multiple=True, metavar="OP", help="The build records no telemetry for OP.")
+def push(home, tag, latency_ms, latency_pct, no_telemetry) -> None:
+    """Push an image TAG to the sandbox's ECR; its knobs play a slower or blinder build."""
+    from ult_pipeline.sandbox import aws
+
+    settings = SandboxSettings.from_env(home=home)
+    st = manager.status(settings)
+    if not st.aws_running:
+        raise click.ClickException("the sandbox's AWS (moto) is not running: start it with `ult sandbox up`")
+    knobs = ServiceKnobs(
+        latency_ms=_parse_pairs(latency_ms, "--latency-ms"), latency_pct=_parse_pairs(latency_pct, "--latency-pct"),
+        no_telemetry=frozenset(no_telemetry),
+    )
+    pushed = aws.push(int(st.aws_endpoint.rsplit(":", 1)[1]), tag, knobs)
+    click.echo(f"pushed {aws.REPOSITORY}:{pushed['tag']} {pushed['digest']}")

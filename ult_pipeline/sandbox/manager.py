@@ -10,10 +10,14 @@ import json
 import os
 import secrets
 import shutil
+import signal
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ult_pipeline.sandbox import postgres, service_process
+import psutil
+
+from ult_pipeline.sandbox import aws, postgres, service_process
 from ult_pipeline.sandbox.service_process import ServiceKnobs
 from ult_pipeline.sandbox.settings import SandboxSettings
 
@@ -28,6 +32,8 @@ class SandboxStatus:
     postgres_running: bool
     service_pid: int | None
     service_healthy: bool
+    aws_endpoint: str
+    aws_running: bool
     home: str
 
     def to_json(self) -> dict:
@@ -76,6 +82,7 @@ def up(settings: SandboxSettings, knobs: ServiceKnobs | None = None, *, restart:
     from ult_pipeline.target_db import marker
 
     marker.ensure_marked(dsn, settings.environment, marked_by="ult sandbox up")
+    _ensure_aws(settings, state)
 
     service = state.get("service") or {}
     pid = service.get("pid")
@@ -97,6 +104,38 @@ def up(settings: SandboxSettings, knobs: ServiceKnobs | None = None, *, restart:
     return status(settings)
 
 
+def _ensure_aws(settings: SandboxSettings, state: dict) -> None:
+    moto = state.get("aws") or {}
+    if _pid_alive(moto.get("pid")) and moto.get("port") == settings.aws_port and aws.is_up(settings.aws_port):
+        return
+    _stop_pid(moto.get("pid"))
+    pid = aws.start(settings.aws_port, settings.aws_log)
+    state["aws"] = {"pid": pid, "port": settings.aws_port}
+    _write_state(settings, state)
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        proc = psutil.Process(pid)
+        return proc.status() != psutil.STATUS_ZOMBIE and "moto_server" in " ".join(proc.cmdline())
+    except psutil.Error:
+        return False
+
+
+def _stop_pid(pid: int | None) -> bool:
+    if not _pid_alive(pid):
+        return False
+    os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while _pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _pid_alive(pid):
+        os.killpg(pid, signal.SIGKILL)
+    return True
+
+
 def restart_service(settings: SandboxSettings, knobs: ServiceKnobs | None = None) -> SandboxStatus:
     return up(settings, knobs, restart=True)
 
@@ -108,6 +147,10 @@ def down(settings: SandboxSettings, *, purge: bool = False) -> list[str]:
     service = state.get("service") or {}
     if service_process.stop(service.get("pid")):
         stopped.append(f"sandbox service (pid {service['pid']})")
+    moto = state.get("aws") or {}
+    if _stop_pid(moto.get("pid")):
+        stopped.append(f"moto_server (pid {moto['pid']})")
+    state.pop("aws", None)
     pg = state.get("postgres") or {}
     if pg.get("managed") and pg.get("pgdata") and postgres.stop(Path(pg["pgdata"])):
         stopped.append(f"embedded PostgreSQL ({pg['pgdata']})")
@@ -137,5 +180,7 @@ def status(settings: SandboxSettings) -> SandboxStatus:
         postgres_running=postgres.is_running(settings.pgdata) if managed else bool(settings.external_dsn),
         service_pid=pid if alive else None,
         service_healthy=alive and service_process.is_healthy(port),
+        aws_endpoint=aws.endpoint((state.get("aws") or {}).get("port", settings.aws_port)),
+        aws_running=_pid_alive((state.get("aws") or {}).get("pid")),
         home=str(settings.home),
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 DEFAULT_HOME = Path("~/.ult/sandbox")
 DEFAULT_PORT = 18080
+DEFAULT_AWS_PORT = 18500
 
 
 @dataclass(frozen=True)
@@ -18,14 +19,16 @@ class SandboxSettings:
     external_dsn: str | None
     db_schema: str = "public"
     environment: str = "sandbox"
+    aws_port: int = DEFAULT_AWS_PORT
 
     @classmethod
-    def from_env(cls, *, home: str | None = None, port: int | None = None) -> SandboxSettings:
+    def from_env(cls, *, home: str | None = None, port: int | None = None, aws_port: int | None = None) -> SandboxSettings:
         home_path = Path(home or os.environ.get("ULT_SANDBOX_HOME") or DEFAULT_HOME).expanduser()
         return cls(
             home=home_path.resolve(),
             port=port if port is not None else int(os.environ.get("ULT_SANDBOX_PORT", DEFAULT_PORT)),
             external_dsn=os.environ.get("ULT_SANDBOX_DSN") or None,
+            aws_port=aws_port if aws_port is not None else int(os.environ.get("ULT_SANDBOX_AWS_PORT", DEFAULT_AWS_PORT)),
         )
 
     @property
@@ -43,3 +46,7 @@ class SandboxSettings:
     @property
     def service_log(self) -> Path:
         return self.home / "service.log"
+
+    @property
+    def aws_log(self) -> Path:
+        return self.home / "moto.log"

@@ -47,9 +47,10 @@ def own_home(tmp_path_factory):
     from pathlib import Path
 
     home = Path(tempfile.mkdtemp(prefix="ult-own-"))
-    env = {"ULT_SANDBOX_HOME": str(home), "ULT_SANDBOX_PORT": str(free_port())}
+    env = {"ULT_SANDBOX_HOME": str(home), "ULT_SANDBOX_PORT": str(free_port()), "ULT_SANDBOX_AWS_PORT": str(free_port())}
     yield home, env
-    manager.down(SandboxSettings.from_env(home=str(home), port=int(env["ULT_SANDBOX_PORT"])), purge=True)
+    manager.down(SandboxSettings.from_env(home=str(home), port=int(env["ULT_SANDBOX_PORT"]),
+                                          aws_port=int(env["ULT_SANDBOX_AWS_PORT"])), purge=True)
 
 
 def test_up_status_down_through_the_cli(own_home):
@@ -79,7 +80,7 @@ def test_up_status_down_through_the_cli(own_home):
 
     down = ult("sandbox", "down", env=env)
     assert down.returncode == 0, down.stderr
-    assert "sandbox service" in down.stdout and "embedded PostgreSQL" in down.stdout
+    assert "sandbox service" in down.stdout and "embedded PostgreSQL" in down.stdout and "moto_server" in down.stdout
     time.sleep(0.5)
     assert not psutil.pid_exists(status["service_pid"]) or not manager.service_process.is_service_process(
         status["service_pid"]

@@ -1,0 +1,1 @@
+"""Rolling the load-test environment to an image."""

@@ -1,0 +1,1 @@
+"""Sensors that start the pipeline by themselves."""
