@@ -44,7 +44,9 @@ def results_base():
 @pytest.fixture(scope="session")
 def pipeline_resources(sandbox, sandbox_settings, results_base):
     """The pipeline's resources bound to the session's sandbox."""
+    from ult_pipeline.resources.aws import AwsResource
     from ult_pipeline.resources.deployer import SandboxDeployerResource
+    from ult_pipeline.sandbox import aws as sandbox_aws
     from ult_pipeline.resources.k6 import K6RunnerResource
     from ult_pipeline.resources.target import (
         ResultsStoreResource,
@@ -53,11 +55,15 @@ def pipeline_resources(sandbox, sandbox_settings, results_base):
         TokenSignerResource,
     )
 
+    sandbox_aws.ensure_credentials()
     return {
+        "aws": AwsResource(endpoint_url=sandbox_aws.endpoint(sandbox_settings.aws_port)),
         "target_api": TargetApiResource(url=sandbox.url, api_key=sandbox.api_key),
         "target_db": TargetDatabaseResource(dsn=sandbox.dsn, environment=sandbox_settings.environment),
         "token_signer": TokenSignerResource(),
-        "target_deployer": SandboxDeployerResource(home=str(sandbox_settings.home), port=sandbox_settings.port),
+        "target_deployer": SandboxDeployerResource(
+            home=str(sandbox_settings.home), port=sandbox_settings.port, aws_port=sandbox_settings.aws_port
+        ),
         "results_store": ResultsStoreResource(base_dir=str(results_base)),
         "k6_runner": K6RunnerResource(progress_interval_s=2.0),
     }
