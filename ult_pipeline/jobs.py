@@ -2,7 +2,6 @@
 
 import dagster as dg
 
-
 load_test_job = dg.define_asset_job(
     "load_test_job",
     selection=dg.AssetSelection.groups("load_test"),

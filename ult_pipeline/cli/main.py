@@ -7,6 +7,7 @@ import logging
 import click
 
 from ult_pipeline.cli.data import seed, wipe_command
+from ult_pipeline.cli.demo import demo
 from ult_pipeline.cli.run import run_command
 from ult_pipeline.cli.sandbox import sandbox
 from ult_pipeline.cli.target_db import target_db
@@ -24,4 +25,5 @@ cli.add_command(target_db)
 cli.add_command(seed)
 cli.add_command(wipe_command)
 cli.add_command(run_command)
+cli.add_command(demo)
 

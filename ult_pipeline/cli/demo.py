@@ -1,0 +1,34 @@
+"""`ult demo`: the project's main job."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from ult_pipeline.demo.run import DemoOptions, run_demo
+
+
+@click.command()
+@click.option("--duration", default="60s", show_default=True, help="k6 duration of each build's load test.")
+@click.option("--profile", "dataset_profile", default="standard", show_default=True, help="Dataset profile.")
+@click.option("--home", type=click.Path(path_type=Path), default=None,
+              help="Demo state (default ~/.ult/demo; env ULT_DEMO_HOME). Wiped at start.")
+@click.option("--ui-port", type=int, default=18300, show_default=True)
+@click.option("--service-port", type=int, default=18180, show_default=True)
+@click.option("--aws-port", type=int, default=18580, show_default=True)
+@click.option("--keep-running", is_flag=True, help="Keep the UI and sandbox up after the last build, until Ctrl-C.")
+@click.option("--run-timeout", type=float, default=900, show_default=True, help="Seconds to wait for each build's run.")
+def demo(duration, dataset_profile, home, ui_port, service_port, aws_port, keep_running, run_timeout) -> None:
+    """Sandbox + Dagster: push three images, let the sensor test each, print a summary."""
+    home = (home or Path(os.environ.get("ULT_DEMO_HOME", "~/.ult/demo"))).expanduser().resolve()
+    options = DemoOptions(home=home, service_port=service_port, aws_port=aws_port, ui_port=ui_port, duration=duration,
+                          dataset_profile=dataset_profile, keep_running=keep_running, run_timeout_s=run_timeout)
+    try:
+        code = run_demo(options, click.echo)
+    except KeyboardInterrupt:
+        click.echo("interrupted; everything the demo started is stopped")
+        code = 130
+    sys.exit(code)

@@ -1,0 +1,1 @@
+"""`ult demo`: the whole pipeline on one machine, in the sandbox."""

@@ -1,0 +1,161 @@
+"""`ult demo`: sandbox + Dagster, three pushed images, one load test each, then a summary.
+
+Images: a baseline, a rebuild of the same speed, and a build 30 % slower on one operation
+whose own telemetry is switched off (so the regression and the telemetry gap both show).
+Every build's run is started by the ECR sensor, exactly as in production.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import psutil
+
+from ult_pipeline.demo import dagster_process
+from ult_pipeline.sandbox import aws as sandbox_aws
+from ult_pipeline.sandbox import manager
+from ult_pipeline.sandbox.service_process import ServiceKnobs
+from ult_pipeline.sandbox.settings import SandboxSettings
+
+SLOW_OPERATION = "userNode"
+
+
+@dataclass(frozen=True)
+class DemoBuild:
+    tag: str
+    knobs: ServiceKnobs
+    what: str
+
+
+BUILDS = (
+    DemoBuild("v1.0.0", ServiceKnobs(), "baseline"),
+    DemoBuild("v1.0.1", ServiceKnobs(), "rebuild, same speed"),
+    DemoBuild("v1.1.0", ServiceKnobs(latency_pct={SLOW_OPERATION: 30}, no_telemetry=frozenset({SLOW_OPERATION})),
+              f"+30 % latency on {SLOW_OPERATION}, its telemetry off"),
+)
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    home: Path
+    service_port: int
+    aws_port: int
+    ui_port: int
+    duration: str
+    dataset_profile: str
+    keep_running: bool
+    run_timeout_s: float
+
+
+def _pipeline_env(settings: SandboxSettings, status, options: DemoOptions) -> dict[str, str]:
+    return {
+        "ULT_SANDBOX_HOME": str(settings.home), "ULT_SANDBOX_PORT": str(settings.port),
+        "ULT_SANDBOX_AWS_PORT": str(settings.aws_port), "ULT_AWS_ENDPOINT_URL": status.aws_endpoint,
+        "ULT_TARGET_URL": status.url, "ULT_TARGET_API_KEY": status.api_key, "ULT_TARGET_DSN": status.dsn,
+        "ULT_TARGET_ENVIRONMENT": settings.environment, "ULT_RESULTS_DIR": str(options.home / "results"),
+        "ULT_DATASET_PROFILE": options.dataset_profile, "ULT_LOAD_PROFILE": "default",
+        "ULT_LOAD_DURATION": options.duration, "ULT_SENSOR_INTERVAL_S": "5",
+        **sandbox_aws.credentials_env(),
+    }
+
+
+def _stop_our_k6(target_url: str) -> None:
+    # k6 runs in a session of its own, so stopping Dagster's process group leaves it: find it by its target.
+    for proc in psutil.process_iter(["name"]):
+        if proc.info["name"] != "k6":
+            continue
+        try:
+            if proc.environ().get("ULT_TARGET_URL") == target_url:
+                proc.send_signal(signal.SIGINT)
+                proc.wait(10)
+        except psutil.TimeoutExpired:
+            proc.kill()
+        except psutil.Error:
+            pass
+
+
+def _wait_for_run(instance: dg.DagsterInstance, partition: str, timeout_s: float) -> dg.DagsterRun | None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/partition": partition}), limit=1)
+        if runs and runs[0].is_finished:
+            return runs[0]
+        time.sleep(2)
+    return None
+
+
+def _latest_metadata(instance: dg.DagsterInstance, asset: str, partition: str) -> dict:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1
+    ).records
+    if not records:
+        return {}
+    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+
+
+def build_line(build: DemoBuild, partition: str, run: dg.DagsterRun | None, instance: dg.DagsterInstance,
+               seconds: float) -> str:
+    if run is None:
+        return f"{build.tag:8} {partition:24} did not finish in time ({build.what})"
+    k6 = _latest_metadata(instance, "k6_results", partition)
+    verdict = _latest_metadata(instance, "regression_comparison", partition).get("verdict", "")
+    numbers = ""
+    if k6:
+        numbers = (f"{k6.get('requests', 0)} requests, p95 {k6.get('p95_ms', float('nan')):.1f} ms, "
+                   f"errors {k6.get('error_rate', 0):.2%}")
+    return f"{build.tag:8} {partition:24} {run.status.value:8} {seconds:5.0f} s  {numbers}  {verdict}  ({build.what})"
+
+
+def run_demo(options: DemoOptions, echo: Callable[[str], None]) -> int:
+    settings = SandboxSettings(home=options.home / "sandbox", port=options.service_port, external_dsn=None,
+                               aws_port=options.aws_port)
+    if options.home.exists():
+        # Every demo starts from nothing: a fresh sandbox, registry and Dagster history.
+        manager.down(settings)
+        shutil.rmtree(options.home)
+    options.home.mkdir(parents=True)
+    dagster_home = options.home / "dagster_home"
+    status = manager.up(settings)
+    echo(f"sandbox: {status.url} (AWS {status.aws_endpoint})")
+    dagster_process.write_local_instance_yaml(dagster_home)
+    proc = None
+    failures = 0
+    try:
+        proc = dagster_process.start(dagster_home, options.ui_port, _pipeline_env(settings, status, options),
+                                     options.home / "dagster.log")
+        ui = f"http://127.0.0.1:{options.ui_port}"
+        echo(f"Dagster UI: {ui}")
+        lines = []
+        with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+            for build in BUILDS:
+                pushed = sandbox_aws.push(settings.aws_port, build.tag, build.knobs)
+                partition = f"{build.tag}-{pushed['digest'][7:19]}"
+                echo(f"pushed {build.tag} ({build.what}); waiting for the sensor's run of {partition}")
+                started = time.monotonic()
+                run = _wait_for_run(instance, partition, options.run_timeout_s)
+                line = build_line(build, partition, run, instance, time.monotonic() - started)
+                failures += run is None or run.status != dg.DagsterRunStatus.SUCCESS
+                lines.append(line)
+                echo(line)
+        echo("")
+        echo(f"summary ({len(lines)} builds) -- UI: {ui}/assets  runs: {ui}/runs")
+        for line in lines:
+            echo("  " + line)
+        if options.keep_running:
+            echo("running until Ctrl-C")
+            while proc.poll() is None:
+                time.sleep(1)
+    finally:
+        if proc is not None:
+            dagster_process.stop(proc)
+        _stop_our_k6(status.url)
+        manager.down(settings)
+        echo("stopped the sandbox and Dagster")
+    return 1 if failures else 0
+
