@@ -42,6 +42,8 @@ setup(
             "ruff>=0.6",
             # benchmark baselines
             "duckdb>=1.1",
+            # browser tests drive Debian's chromium (never `playwright install`)
+            "playwright==1.65.2",
         ],
     },
     entry_points={"console_scripts": ["ult=ult_pipeline.cli.main:cli"]},

@@ -62,7 +62,7 @@ class LoadProfile:
 LOAD_PROFILES = {
     # Kept comparable with the old test: 22 iterations/s of the landing journey for 10 minutes.
     "default": LoadProfile(),
-    "short": LoadProfile(name="short", rate=5, duration="20s", pre_allocated_vus=5, max_vus=50),
+    "short": LoadProfile(name="short", rate=5.0, duration="20s", pre_allocated_vus=5, max_vus=50),
 }
 
 

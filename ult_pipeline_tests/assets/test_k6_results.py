@@ -16,7 +16,7 @@ from ult_pipeline.assets.seeded_dataset import seeded_dataset
 from ult_pipeline.sandbox import manager
 from ult_pipeline.sandbox.service_process import ServiceKnobs
 
-SHORT = {"load_profile": "short", "rate": 5, "duration": "8s"}
+SHORT = {"load_profile": "short", "duration": "8s"}
 
 
 def run_config(k6: dict) -> dict:

@@ -1,0 +1,162 @@
+"""`ult demo` end to end: three builds through the sensor, the UI in a real browser, the
+pool holding a second run, a real cancel, and nothing of ours left running afterwards.
+
+One demo serves every check (it takes a few minutes on two cores).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+from ult_pipeline_tests.conftest import free_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+ASSETS = ("target_deployment", "seeded_dataset", "k6_results")
+
+
+class Demo:
+    def __init__(self):
+        self.home = Path(tempfile.mkdtemp(prefix="ult-demo-"))
+        self.ui_port, self.service_port, self.aws_port = free_port(), free_port(), free_port()
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ult_pipeline.cli", "demo", "--duration", "10s", "--profile", "tiny",
+             "--keep-running", "--home", str(self.home), "--ui-port", str(self.ui_port),
+             "--service-port", str(self.service_port), "--aws-port", str(self.aws_port), "--run-timeout", "300"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip())
+
+    def wait_for(self, text: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(text in line for line in self.lines):
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(1)
+        raise AssertionError(f"demo did not print {text!r}; output:\n" + "\n".join(self.lines))
+
+    @property
+    def ui(self) -> str:
+        return f"http://127.0.0.1:{self.ui_port}"
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGINT)
+        return self.proc.wait(120)
+
+
+@pytest.fixture(scope="module")
+def demo():
+    running = Demo()
+    try:
+        running.wait_for("running until Ctrl-C", timeout=900)
+        yield running
+    finally:
+        running.stop()
+
+
+def build_lines(demo: Demo) -> list[str]:
+    summary = demo.lines.index(next(line for line in demo.lines if line.startswith("summary")))
+    return [line.strip() for line in demo.lines[summary + 1 :] if line.startswith("  v")]
+
+
+@pytest.mark.slow
+def test_three_builds_finish_through_the_sensor(demo):
+    lines = build_lines(demo)
+    assert len(lines) == 3, demo.lines
+    assert all(" SUCCESS " in line for line in lines), lines
+    assert [line.split()[0] for line in lines] == ["v1.0.0", "v1.0.1", "v1.1.0"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_the_ui_shows_the_assets_the_partitions_and_a_succeeded_run(demo):
+    from playwright.sync_api import sync_playwright
+
+    partitions = [line.split()[1] for line in build_lines(demo)]
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        page = browser.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{demo.ui}/asset-groups/load_test", wait_until="networkidle")
+        for asset in ASSETS:
+            page.get_by_text(asset, exact=True).first.wait_for(timeout=30_000)
+        page.goto(f"{demo.ui}/assets/k6_results?view=partitions", wait_until="networkidle")
+        for partition in partitions:
+            page.get_by_text(partition).first.wait_for(timeout=30_000)
+        page.goto(f"{demo.ui}/runs", wait_until="networkidle")
+        page.get_by_text("Success").first.wait_for(timeout=30_000)
+        page.screenshot(path=str(demo.home / "runs.png"))
+        browser.close()
+    assert not errors, errors
+
+
+@pytest.mark.slow
+def test_the_pool_holds_a_second_run_and_a_cancel_keeps_partial_results(demo):
+    from dagster_graphql import DagsterGraphQLClient
+
+    client = DagsterGraphQLClient("127.0.0.1", port_number=demo.ui_port)
+    first_key, second_key = (line.split()[1] for line in build_lines(demo)[:2])
+    config = {"ops": {"seeded_dataset": {"config": {"profile": "tiny"}},
+                      "k6_results": {"config": {"load_profile": "short", "duration": "120s"}}}}
+    first = client.submit_job_execution("load_test_job", run_config=config, tags={"dagster/partition": first_key})
+    deadline = time.monotonic() + 120
+    while client.get_run_status(first).value != "STARTED" and time.monotonic() < deadline:
+        time.sleep(1)
+    second = client.submit_job_execution("load_test_job", run_config=config, tags={"dagster/partition": second_key})
+    time.sleep(15)  # several daemon ticks: the pool (limit 1, run granularity) must keep it queued
+    assert client.get_run_status(first).value == "STARTED"
+    assert client.get_run_status(second).value == "QUEUED"
+
+    # Wait until k6 is running in the first run, then cancel it through Dagster.
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(p.info["name"] == "k6" for p in psutil.process_iter(["name"])):
+        time.sleep(1)
+    time.sleep(5)
+    client.terminate_run(first)
+    deadline = time.monotonic() + 120
+    while client.get_run_status(first).value not in ("CANCELED", "FAILURE") and time.monotonic() < deadline:
+        time.sleep(1)
+    assert client.get_run_status(first).value == "CANCELED"
+    client.terminate_run(second)
+    query = """query($runId: ID!) { runOrError(runId: $runId) { ... on Run { assetMaterializations {
+        assetKey { path } metadataEntries { label ... on BoolMetadataEntry { boolValue } } } } } }"""
+    result = requests.post(f"{demo.ui}/graphql", json={"query": query, "variables": {"runId": first}}, timeout=30).json()
+    k6 = [m for m in result["data"]["runOrError"]["assetMaterializations"] if m["assetKey"]["path"] == ["k6_results"]]
+    assert k6, "the cancelled run recorded no partial k6 results"
+    interrupted = {e["label"]: e.get("boolValue") for e in k6[0]["metadataEntries"]}["interrupted"]
+    assert interrupted is True
+
+
+@pytest.mark.slow
+def test_stopping_the_demo_leaves_nothing_of_ours_running(demo):
+    assert demo.stop() in (0, 130)
+    time.sleep(2)
+    ours = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if str(demo.home) in cmdline or f"-p {demo.ui_port}" in cmdline or f"--port {demo.service_port}" in cmdline \
+                or f"-p {demo.aws_port}" in cmdline:
+            ours.append(cmdline)
+    assert not ours, ours
