@@ -34,6 +34,8 @@ setup(
         "click>=8.1",
         # the sandbox's stand-in for ECR and ECS
         "moto[server]==5.2.5",
+        # trend report charts (PNG, embedded in the offline HTML)
+        "matplotlib>=3.8",
     ],
     extras_require={
         "dev": [

@@ -7,3 +7,8 @@ load_test_job = dg.define_asset_job(
     selection=dg.AssetSelection.groups("load_test"),
     description="Deploy the build's image, wipe and seed, run k6, then compare and export.",
 )
+
+trend_report_job = dg.define_asset_job(
+    "trend_report_job", selection=dg.AssetSelection.groups("trends"),
+    description="Rebuild the trend report across every build.",
+)

@@ -16,6 +16,7 @@ class PipelineSettings:
     scenario: str | None = None
     ecr_repository: str = "user-service"
     sensor_interval_s: int = 30
+    confirm_regressions: bool = True
 
     @classmethod
     def from_env(cls) -> PipelineSettings:
@@ -29,6 +30,7 @@ class PipelineSettings:
             scenario=env.get("ULT_SCENARIO") or None,
             ecr_repository=env.get("ULT_ECR_REPOSITORY", "user-service"),
             sensor_interval_s=int(env.get("ULT_SENSOR_INTERVAL_S", "30")),
+            confirm_regressions=env.get("ULT_CONFIRM_REGRESSIONS", "1") not in ("0", "false", "no"),
         )
 
     def run_config(self) -> dict:
@@ -38,4 +40,5 @@ class PipelineSettings:
         return {"ops": {
             "seeded_dataset": {"config": {"profile": self.dataset_profile, "seed": self.dataset_seed}},
             "k6_results": {"config": k6},
+            "regression_comparison": {"config": {"confirm": self.confirm_regressions}},
         }}

@@ -46,6 +46,7 @@ def pipeline_resources(sandbox, sandbox_settings, results_base):
     """The pipeline's resources bound to the session's sandbox."""
     from ult_pipeline.resources.aws import AwsResource
     from ult_pipeline.resources.deployer import SandboxDeployerResource
+    from ult_pipeline.resources.telemetry import SandboxTelemetryResource
     from ult_pipeline.sandbox import aws as sandbox_aws
     from ult_pipeline.resources.k6 import K6RunnerResource
     from ult_pipeline.resources.target import (
@@ -66,4 +67,5 @@ def pipeline_resources(sandbox, sandbox_settings, results_base):
         ),
         "results_store": ResultsStoreResource(base_dir=str(results_base)),
         "k6_runner": K6RunnerResource(progress_interval_s=2.0),
+        "telemetry_source": SandboxTelemetryResource(metrics_url=sandbox.url + "metrics"),
     }

@@ -6,8 +6,10 @@ import logging
 
 import click
 
+from ult_pipeline.cli.analyze import analyze_command
 from ult_pipeline.cli.data import seed, wipe_command
 from ult_pipeline.cli.demo import demo
+from ult_pipeline.cli.newrelic import newrelic
 from ult_pipeline.cli.run import run_command
 from ult_pipeline.cli.sandbox import sandbox
 from ult_pipeline.cli.target_db import target_db
@@ -26,4 +28,6 @@ cli.add_command(seed)
 cli.add_command(wipe_command)
 cli.add_command(run_command)
 cli.add_command(demo)
+cli.add_command(analyze_command)
+cli.add_command(newrelic)
 

@@ -24,7 +24,7 @@ class DagsterStartError(RuntimeError):
 
 
 def write_local_instance_yaml(dagster_home: Path) -> Path:
-    """The project's dagster.yaml without its PostgreSQL storage: local history in SQLite."""
+    """The project's dagster.yaml (no outside storage: local history in SQLite under dagster_home)."""
     config = yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text())
     config.pop("storage", None)
     dagster_home.mkdir(parents=True, exist_ok=True)

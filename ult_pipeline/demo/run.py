@@ -17,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 import psutil
 
+from ult_pipeline.analysis.pipeline_history import latest_metadata
 from ult_pipeline.demo import dagster_process
 from ult_pipeline.sandbox import aws as sandbox_aws
 from ult_pipeline.sandbox import manager
@@ -61,6 +62,7 @@ def _pipeline_env(settings: SandboxSettings, status, options: DemoOptions) -> di
         "ULT_TARGET_ENVIRONMENT": settings.environment, "ULT_RESULTS_DIR": str(options.home / "results"),
         "ULT_DATASET_PROFILE": options.dataset_profile, "ULT_LOAD_PROFILE": "default",
         "ULT_LOAD_DURATION": options.duration, "ULT_SENSOR_INTERVAL_S": "5",
+        "ULT_CONFIRM_REGRESSIONS": "0",
         **sandbox_aws.credentials_env(),
     }
 
@@ -90,21 +92,12 @@ def _wait_for_run(instance: dg.DagsterInstance, partition: str, timeout_s: float
     return None
 
 
-def _latest_metadata(instance: dg.DagsterInstance, asset: str, partition: str) -> dict:
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1
-    ).records
-    if not records:
-        return {}
-    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
-
-
 def build_line(build: DemoBuild, partition: str, run: dg.DagsterRun | None, instance: dg.DagsterInstance,
                seconds: float) -> str:
     if run is None:
         return f"{build.tag:8} {partition:24} did not finish in time ({build.what})"
-    k6 = _latest_metadata(instance, "k6_results", partition)
-    verdict = _latest_metadata(instance, "regression_comparison", partition).get("verdict", "")
+    k6 = latest_metadata(instance, "k6_results", [partition]).get(partition, {})
+    verdict = latest_metadata(instance, "regression_comparison", [partition]).get(partition, {}).get("verdict", "")
     numbers = ""
     if k6:
         numbers = (f"{k6.get('requests', 0)} requests, p95 {k6.get('p95_ms', float('nan')):.1f} ms, "

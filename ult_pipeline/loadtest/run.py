@@ -67,6 +67,7 @@ class LoadTestResult:
             "thresholds_crossed": self.k6.thresholds_crossed, "thresholds": self.k6.thresholds(),
             "target_rate": self.target_rate, "achieved_rate": self.achieved_rate, "totals": self.totals(),
             "fingerprint": self.fingerprint, "operations": self.operations.to_dict(orient="records"),
+            "window": {"start_ms": self.ingested.first_ms, "end_ms": self.ingested.last_ms},
             "files": {
                 "samples": str(self.k6.samples_path), "summary": str(self.k6.summary_path),
                 "requests": str(self.ingested.requests_path), "operations": str(self.ingested.operations_path),

@@ -1,0 +1,1 @@
+"""Verdicts and trends: regression statistics across builds."""

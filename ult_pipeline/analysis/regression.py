@@ -1,0 +1,156 @@
+"""Per build: is it slower than the builds before it? Per operation and metric, with statistics.
+
+Latency of one operation is compared as a share of the build's typical operation latency
+(the median over its operations): noise that slows the whole environment (a busy host)
+cancels out, while one operation getting slower stands out. The build as a whole (the
+`__all__` row) is compared in absolute terms, so a regression of everything still shows.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+from ult_pipeline.analysis.detector import Comparison, DetectorConfig, Observation, compare
+from ult_pipeline.analysis.history import ALL_OPERATIONS, HistoryError, build_order
+
+LATENCY = ("p50", "p95", "p99")
+HIGHER_IS_BETTER = {"throughput"}
+REGRESSED, IMPROVED, UNCHANGED, INSUFFICIENT = "regressed", "improved", "unchanged", "insufficient history"
+# Earlier builds needed for a verdict (the detector's default too).
+MIN_HISTORY = 2
+
+
+@dataclass(frozen=True)
+class BaselinePolicy:
+    """Which earlier builds a build is compared with."""
+
+    kind: str = "last_n"  # last_n | pinned | release
+    last_n: int = 20
+    pinned_build: str | None = None
+    release_pattern: str = r"^v?\d+\.\d+\.\d+$"
+
+    @classmethod
+    def parse(cls, text: str | None) -> BaselinePolicy:
+        """`last:N`, `pinned:BUILD`, `release[:REGEX]` (tags of the build name before its digest)."""
+        if not text:
+            return cls()
+        kind, _, arg = text.partition(":")
+        if kind == "last" and arg.isdigit() and int(arg) >= 1:
+            return cls("last_n", last_n=int(arg))
+        if kind == "pinned" and arg:
+            return cls("pinned", pinned_build=arg)
+        if kind == "release":
+            return cls("release", release_pattern=arg or cls.release_pattern)
+        raise HistoryError(f"baseline {text!r}: use last:N, pinned:BUILD or release[:REGEX]")
+
+    def earlier_builds(self, order: list[str], candidate: str, tag_of) -> list[str]:
+        before = order[: order.index(candidate)]
+        if self.kind == "pinned":
+            if self.pinned_build not in before:
+                raise HistoryError(f"pinned baseline {self.pinned_build!r} is not a build before {candidate!r}")
+            return before[: before.index(self.pinned_build) + 1][-self.last_n:]
+        if self.kind == "release":
+            pattern = re.compile(self.release_pattern)
+            releases = [i for i, b in enumerate(before) if pattern.search(tag_of(b))]
+            if not releases:
+                return []
+            return before[: releases[-1] + 1][-self.last_n:]
+        return before[-self.last_n:]
+
+
+def tag_of(build: str) -> str:
+    # Partition keys are `<tag>-<12 hex digits of the digest>`.
+    return re.sub(r"-[0-9a-f]{12}$", "", build)
+
+
+def _relative(frame: pd.DataFrame) -> pd.DataFrame:
+    ops = frame[(frame["operation"] != ALL_OPERATIONS) & frame["metric"].isin(LATENCY)]
+    level = ops.groupby(["build", "metric"])["value"].median().rename("level")
+    rel = frame.join(level, on=["build", "metric"])
+    mask = (rel["operation"] != ALL_OPERATIONS) & rel["metric"].isin(LATENCY) & (rel["level"] > 0)
+    rel.loc[mask, "value"] = rel.loc[mask, "value"] / rel.loc[mask, "level"]
+    return rel.drop(columns="level")
+
+
+def analyze(
+    history: pd.DataFrame,
+    candidate: str,
+    *,
+    baseline: BaselinePolicy = BaselinePolicy(),
+    tolerance_pct: float = 3.0,
+    normalize: bool = True,
+    sampling_se: dict[tuple[str, str], float] | None = None,
+) -> pd.DataFrame:
+    """One row per operation and metric: the candidate build against its baseline builds."""
+    order = build_order(history)
+    if candidate not in order:
+        raise HistoryError(f"build {candidate!r} is not in the history")
+    earlier = baseline.earlier_builds(order, candidate, tag_of)
+    builds = [*earlier, candidate]
+    frame = history[history["build"].isin(builds)]
+    if normalize:
+        frame = _relative(frame)
+    rows = []
+    for (operation, metric), group in frame.groupby(["operation", "metric"], sort=True):
+        by_build = group.set_index("build")["value"]
+        series = [Observation(b, float(by_build[b])) for b in builds if b in by_build.index and b != candidate]
+        if candidate not in by_build.index:
+            continue
+        se = (sampling_se or {}).get((operation, metric))
+        series.append(Observation(candidate, float(by_build[candidate]), se))
+        config = DetectorConfig(tolerance_pct=tolerance_pct, higher_is_worse=metric not in HIGHER_IS_BETTER)
+        result: Comparison = compare(series, config)
+        row = asdict(result)
+        row["change_points"] = ",".join(series[i].build for i in result.change_points if i < len(series))
+        rows.append({"operation": operation, "metric": metric, "relative": normalize and metric in LATENCY
+                     and operation != ALL_OPERATIONS, **row})
+    return pd.DataFrame(rows)
+
+
+def operation_verdicts(table: pd.DataFrame) -> pd.DataFrame:
+    """One verdict per operation from its metrics: latency (p95, p99) and error rate."""
+    out = []
+    for operation, group in table.groupby("operation", sort=True):
+        by_metric = group.set_index("metric")
+        deciding = by_metric.loc[by_metric.index.intersection(["p95", "p99", "error_rate"])]
+        regressed = deciding[deciding["verdict"] == REGRESSED]
+        p95 = by_metric.loc["p95"] if "p95" in by_metric.index else None
+        if len(regressed):
+            verdict = REGRESSED
+            confidence = "confirmed" if (regressed["confidence"] == "confirmed").any() else "suspected"
+        elif p95 is not None and p95["verdict"] == INSUFFICIENT:
+            verdict, confidence = INSUFFICIENT, None
+        elif p95 is not None and p95["verdict"] == IMPROVED:
+            verdict, confidence = IMPROVED, p95["confidence"]
+        else:
+            verdict, confidence = UNCHANGED, None
+        out.append({
+            "operation": operation, "verdict": verdict, "confidence": confidence,
+            "p95_change_pct": None if p95 is None else p95["change_pct"],
+            "p95_ci_low_pct": None if p95 is None else p95["ci_low_pct"],
+            "p95_ci_high_pct": None if p95 is None else p95["ci_high_pct"],
+            "p95_mdc_pct": None if p95 is None else p95["mdc_pct"],
+            "noise_cv_pct": None if p95 is None else p95["noise_cv_pct"],
+            "regressed_metrics": ",".join(regressed.index),
+            "change_points": "" if p95 is None else p95["change_points"],
+        })
+    return pd.DataFrame(out)
+
+
+def overall(verdicts: pd.DataFrame) -> str:
+    """The build's verdict from its operations: regressed (confirmed/suspected), improved, unchanged or
+    insufficient history. The `__all__` row is shown but not counted: on a shared host a shift of
+    everything cannot be told from the host's own noise without confirmation runs.
+    """
+    verdicts = verdicts[verdicts["operation"] != ALL_OPERATIONS]
+    regressed = verdicts[verdicts["verdict"] == REGRESSED]
+    if len(regressed):
+        return "regressed (confirmed)" if (regressed["confidence"] == "confirmed").any() else "regressed (suspected)"
+    if len(verdicts) and (verdicts["verdict"] == INSUFFICIENT).all():
+        return INSUFFICIENT
+    if (verdicts["verdict"] == IMPROVED).any():
+        return IMPROVED
+    return UNCHANGED

@@ -1,0 +1,52 @@
+"""`trend_report`: how performance moves across builds, as an offline HTML page and a PNG."""
+
+import base64
+
+import dagster as dg
+import pandas as pd
+
+from ult_pipeline.analysis.pipeline_history import latest_metadata, load_history
+from ult_pipeline.analysis.report import write_report
+from ult_pipeline.resources.target import ResultsStoreResource
+
+
+def verdicts_by_build(instance: dg.DagsterInstance, builds: list[str]) -> pd.DataFrame:
+    rows = []
+    for build, meta in latest_metadata(instance, "regression_comparison", builds).items():
+        table = meta.get("operations")
+        for record in (table.records if table is not None else []):
+            rows.append({"build": build, **dict(record.data)})
+    return pd.DataFrame(rows, columns=["build", "operation", "verdict", "confidence", "p95_change_pct",
+                                       "p95_ci_low_pct", "p95_ci_high_pct", "p95_mdc_pct", "noise_cv_pct",
+                                       "regressed_metrics"])
+
+
+def telemetry_by_build(instance: dg.DagsterInstance, builds: list[str]) -> pd.DataFrame:
+    rows = []
+    for build, meta in latest_metadata(instance, "telemetry_gap", builds).items():
+        table = meta.get("operations")
+        for record in (table.records if table is not None else []):
+            rows.append({"build": build, **dict(record.data)})
+    return pd.DataFrame(rows)
+
+
+@dg.asset(
+    group_name="trends",
+    deps=[dg.AssetDep("regression_comparison")],
+    description="Static HTML report (readable offline) of p95/p99 per operation across builds with change points "
+    "and verdicts, error rate, throughput, data volume, and a table of builds; a PNG chart for the UI.",
+)
+def trend_report(context: dg.AssetExecutionContext, results_store: ResultsStoreResource):
+    history, builds = load_history(context.instance)
+    keys = list(builds["build"]) if len(builds) else []
+    verdicts = verdicts_by_build(context.instance, keys)
+    report = write_report(results_store.partition_dir("trend"), history, verdicts, builds,
+                          telemetry_by_build(context.instance, keys))
+    png = base64.b64encode(report["png"].read_bytes()).decode()
+    return dg.MaterializeResult(metadata={
+        "builds": len(keys),
+        "html": dg.MetadataValue.path(str(report["html"])),
+        "png": dg.MetadataValue.path(str(report["png"])),
+        "chart": dg.MetadataValue.md(f"![latency per operation across builds](data:image/png;base64,{png})"),
+        "seconds": dg.FloatMetadataValue(round(report["seconds"], 2)),
+    })

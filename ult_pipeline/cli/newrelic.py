@@ -1,0 +1,39 @@
+"""`ult newrelic send PARTITION`: deliver an export that was stored because no key was set."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from ult_pipeline.cli.data import results_dir
+from ult_pipeline.newrelic import payload as nr_payload
+from ult_pipeline.newrelic.client import NewRelicClient, NewRelicEndpoints, NewRelicError
+from ult_pipeline.resources.target import ResultsStoreResource
+
+
+@click.group()
+def newrelic() -> None:
+    """New Relic exports."""
+
+
+@newrelic.command()
+@click.argument("partition")
+@click.option("--region", default=lambda: os.environ.get("ULT_NEWRELIC_REGION", "US"), show_default="US")
+@click.option("--endpoint", default=None, help="A local server speaking New Relic's protocol (tests).")
+def send(partition: str, region: str, endpoint: str | None) -> None:
+    """Send the stored payload of build PARTITION (key: $ULT_NEWRELIC_LICENSE_KEY, account: $ULT_NEWRELIC_ACCOUNT_ID)."""
+    key = os.environ.get("ULT_NEWRELIC_LICENSE_KEY", "")
+    account = os.environ.get("ULT_NEWRELIC_ACCOUNT_ID", "")
+    if not key or not account.isdigit():
+        raise click.ClickException("set ULT_NEWRELIC_LICENSE_KEY (an ingest key) and ULT_NEWRELIC_ACCOUNT_ID")
+    folder = ResultsStoreResource(base_dir=str(results_dir())).partition_dir(partition)
+    try:
+        payload = nr_payload.load(folder)
+        endpoints = NewRelicEndpoints.local(endpoint) if endpoint else NewRelicEndpoints.for_region(region)
+        with NewRelicClient(int(account), key, endpoints) as client:
+            reports = nr_payload.send(client, payload, folder)
+    except (FileNotFoundError, NewRelicError, ValueError) as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"sent {reports['events'].events} events in {reports['events'].batches} batch(es)"
+               + (f", {reports['metrics'].events} metrics" if "metrics" in reports else ""))

@@ -1,0 +1,68 @@
+"""Verdicts per build and operation on known histories (no Dagster)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from ult_pipeline.analysis.history import HistoryError, build_order, validate
+from ult_pipeline.analysis.regression import BaselinePolicy, analyze, operation_verdicts, overall
+from ult_pipeline_tests.analysis.history_fixtures import history
+
+
+def raw_verdicts(frame, build=None, **kwargs):
+    order = build_order(frame)
+    return operation_verdicts(analyze(frame, build or order[-1], **kwargs))
+
+
+def verdicts_for(frame, build=None, **kwargs):
+    return raw_verdicts(frame, build, **kwargs).set_index("operation")
+
+
+def test_one_slower_operation_is_regressed_and_only_it():
+    frame = history(12, slow_op="userNode", slow_from=10, factor=1.3)
+    verdicts = verdicts_for(frame)
+    assert verdicts.loc["userNode", "verdict"] == "regressed"
+    assert verdicts.loc["userNode", "confidence"] == "confirmed"
+    others = verdicts.drop(index=["userNode", "__all__"])
+    assert set(others["verdict"]) == {"unchanged"}
+    assert verdicts.loc["userNode", "p95_change_pct"] == pytest.approx(30, abs=8)
+
+
+def test_a_same_speed_rebuild_on_a_noisy_host_is_not_regressed():
+    # The whole host slows some builds by up to ~2x: relative comparison cancels it.
+    frame = history(12, env_noise=0.35, seed=4)
+    verdicts = raw_verdicts(frame)
+    assert overall(verdicts) in ("unchanged", "improved"), verdicts
+
+
+def test_insufficient_history_and_the_baseline_policies():
+    frame = history(2)
+    assert overall(raw_verdicts(frame)) == "insufficient history"
+    frame = history(12, slow_op="me", slow_from=11, factor=1.5)
+    order = build_order(frame)
+    pinned = analyze(frame, order[-1], baseline=BaselinePolicy.parse(f"pinned:{order[5]}"))
+    assert pinned["builds_compared"].max() <= 6
+    with pytest.raises(HistoryError, match="pinned baseline"):
+        analyze(frame, order[-1], baseline=BaselinePolicy.parse("pinned:nope"))
+    with pytest.raises(HistoryError, match="last:N"):
+        BaselinePolicy.parse("sometimes")
+
+
+def test_release_baseline_uses_builds_up_to_the_last_release_tag():
+    policy = BaselinePolicy.parse("release")
+    order = ["v1.0.0-aaaaaaaaaaaa", "feature-x-bbbbbbbbbbbb", "v1.1.0-cccccccccccc", "feature-y-dddddddddddd", "cand-eeeeeeeeeeee"]
+    from ult_pipeline.analysis.regression import tag_of
+
+    assert policy.earlier_builds(order, "cand-eeeeeeeeeeee", tag_of) == order[:3]
+
+
+def test_history_validation_names_the_problem():
+    good = history(3)
+    with pytest.raises(HistoryError, match="missing column.*metric"):
+        validate(good.drop(columns="metric"))
+    with pytest.raises(HistoryError, match="unknown metric.*p42"):
+        validate(good.assign(metric="p42"))
+    with pytest.raises(HistoryError, match="'fast' is not a number"):
+        validate(good.assign(value=good["value"].astype(object).where(good.index > 0, "fast")))
+    assert isinstance(validate(good)["pushed_at"].dtype, pd.DatetimeTZDtype)

@@ -1,0 +1,51 @@
+"""The trend report renders offline: charts visible, builds listed, no console errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ult_pipeline.analysis.report import write_report
+from ult_pipeline_tests.analysis.history_fixtures import history
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    frame = history(15, slow_op="userNode", slow_from=12)
+    frame["pushed_at"] = pd.to_datetime(frame["pushed_at"], utc=True)
+    builds = frame[["build", "pushed_at"]].drop_duplicates().assign(students=2000)
+    verdicts = pd.DataFrame([{"build": builds["build"].iloc[-1], "operation": "userNode", "verdict": "regressed",
+                              "confidence": "confirmed", "change_points": builds["build"].iloc[12]}])
+    return write_report(tmp_path_factory.mktemp("trend"), frame, verdicts, builds)
+
+
+def test_writes_html_and_png(report):
+    html = report["html"].read_text()
+    assert html.count("data:image/png;base64,") == 2
+    assert "v014-" in html and "regressed" in html
+    assert report["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_renders_in_a_real_browser_with_charts_and_no_console_errors(report):
+    from playwright.sync_api import sync_playwright
+
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        page = browser.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(report["html"].as_uri())
+        widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
+        rows = page.locator("table").first.locator("tbody tr").count()
+        browser.close()
+    assert len(widths) == 2 and all(w > 300 for w in widths)
+    assert rows == 15
+    assert not errors, errors
