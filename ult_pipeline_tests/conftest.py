@@ -46,8 +46,6 @@ def pipeline_resources(sandbox, sandbox_settings, results_base):
     """The pipeline's resources bound to the session's sandbox."""
     from ult_pipeline.resources.aws import AwsResource
     from ult_pipeline.resources.deployer import SandboxDeployerResource
-    from ult_pipeline.resources.telemetry import SandboxTelemetryResource
-    from ult_pipeline.sandbox import aws as sandbox_aws
     from ult_pipeline.resources.k6 import K6RunnerResource
     from ult_pipeline.resources.target import (
         ResultsStoreResource,
@@ -55,6 +53,8 @@ def pipeline_resources(sandbox, sandbox_settings, results_base):
         TargetDatabaseResource,
         TokenSignerResource,
     )
+    from ult_pipeline.resources.telemetry import SandboxTelemetryResource
+    from ult_pipeline.sandbox import aws as sandbox_aws
 
     sandbox_aws.ensure_credentials()
     return {

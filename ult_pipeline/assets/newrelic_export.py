@@ -28,7 +28,7 @@ def newrelic_export(context: dg.AssetExecutionContext, k6_results: dict, newreli
         "imageTag": context.run.tags.get(TAG_IMAGE) or deployed.get("image_tag") or partition,
         "imageDigest": context.run.tags.get(TAG_DIGEST) or deployed.get("image_digest") or "",
         "partitionKey": partition,
-        "runId": context.run_id,
+        "runId": context.run.run_id,
     }
     payload = nr_payload.build_payload(k6_results, common, verdict=verdict, with_metrics=newrelic.send_metrics)
     folder = results_store.partition_dir(partition)

@@ -13,7 +13,6 @@ from ult_pipeline.aws.images import Cursor
 from ult_pipeline.jobs import load_test_job
 from ult_pipeline.resources.aws import AwsResource
 from ult_pipeline.sandbox import aws as sandbox_aws
-from ult_pipeline.sandbox.service_process import ServiceKnobs
 from ult_pipeline.sensors.ecr_image_sensor import evaluate
 from ult_pipeline.settings import PipelineSettings
 
