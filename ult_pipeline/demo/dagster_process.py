@@ -16,6 +16,8 @@ from pathlib import Path
 import requests
 import yaml
 
+from ult_pipeline.processes import stop_group
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -62,13 +64,4 @@ def start(dagster_home: Path, port: int, env: dict[str, str], log_path: Path, ti
 
 
 def stop(proc: subprocess.Popen, timeout: float = 30) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    except ProcessLookupError:
-        pass
+    stop_group(proc, signal.SIGTERM, timeout)

@@ -23,6 +23,7 @@ from pathlib import Path
 import requests
 
 from ult_pipeline.loadtest.profiles import LoadProfile
+from ult_pipeline.processes import stop_group
 
 K6_DIR = Path(__file__).resolve().parents[2] / "k6"
 EXIT_OK, EXIT_THRESHOLDS, EXIT_SIGNAL = 0, 99, 105
@@ -143,7 +144,8 @@ class K6Runner:
                 self._watch(proc, api_port, profile, started, log)
             except BaseException:
                 # Cancellation (DagsterExecutionInterruptedError, KeyboardInterrupt) or a crash of ours.
-                self._stop(proc)
+                # k6 stops at once on SIGINT and still writes its summary and samples (exit 105).
+                stop_group(proc, signal.SIGINT, grace_s=10.0)
                 result = self._result(proc.returncode, True, started, samples, summary, stderr_path)
                 log(f"k6 interrupted after {result.seconds:.0f} s; partial results kept")
                 if on_interrupt is not None:
@@ -174,19 +176,6 @@ class K6Runner:
                 iterations=int(metrics.get("iterations", {}).get("count", 0)), request_rate=rate,
                 requests=requests_count, errors=round(failed_rate * requests_count),
             ).line())
-
-    @staticmethod
-    def _stop(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
-        if proc.poll() is not None:
-            return
-        try:
-            os.killpg(proc.pid, signal.SIGINT)
-            proc.wait(grace_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        except ProcessLookupError:
-            pass
 
     @staticmethod
     def _result(code, interrupted, started, samples, summary, stderr_path) -> K6RunResult:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
 from ult_pipeline.analysis.report import write_report
 from ult_pipeline_tests.analysis.history_fixtures import history
-
-CHROMIUM = Path("/usr/bin/chromium")
+from ult_pipeline_tests.browser import CHROMIUM, launch
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +33,7 @@ def test_renders_in_a_real_browser_with_charts_and_no_console_errors(report):
 
     errors: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        browser = launch(p)
         page = browser.new_page()
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))

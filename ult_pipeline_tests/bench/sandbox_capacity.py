@@ -12,7 +12,6 @@ target, p95 < 100 ms, no errors.
 from __future__ import annotations
 
 import argparse
-import socket
 import tempfile
 from pathlib import Path
 
@@ -29,12 +28,7 @@ from ult_pipeline.seeding.profiles import PROFILES
 from ult_pipeline.seeding.run import prepare
 from ult_pipeline.target_api.client import GraphQLClient
 from ult_pipeline.target_db.wipe import wipe
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from ult_pipeline_tests.conftest import free_port
 
 
 def main() -> None:
@@ -45,7 +39,7 @@ def main() -> None:
     parser.add_argument("--scenario", default="student_landing")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="ult-cap-"))
-    settings = SandboxSettings(home=home, port=_port(), external_dsn=None)
+    settings = SandboxSettings(home=home, port=free_port(), external_dsn=None, aws_port=free_port())
     status = manager.up(settings)
     try:
         prepared = prepare(

@@ -11,7 +11,6 @@ concurrency and once sequentially (the baseline, same run). Targets on a 2-core 
 from __future__ import annotations
 
 import argparse
-import socket
 import tempfile
 import time
 from pathlib import Path
@@ -24,12 +23,7 @@ from ult_pipeline.seeding.profiles import PROFILES, DatasetProfile
 from ult_pipeline.seeding.run import prepare
 from ult_pipeline.target_api.client import GraphQLClient
 from ult_pipeline.target_db.wipe import wipe
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from ult_pipeline_tests.conftest import free_port
 
 
 def main() -> None:
@@ -37,7 +31,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="ult-bench-"))
-    settings = SandboxSettings(home=home, port=_port(), external_dsn=None)
+    settings = SandboxSettings(home=home, port=free_port(), external_dsn=None, aws_port=free_port())
     status = manager.up(settings)
     profiles = [
         PROFILES["standard"],

@@ -19,9 +19,9 @@ import psutil
 import pytest
 import requests
 
+from ult_pipeline_tests.browser import CHROMIUM, launch
 from ult_pipeline_tests.conftest import free_port
 
-CHROMIUM = Path("/usr/bin/chromium")
 ASSETS = ("target_deployment", "seeded_dataset", "k6_results")
 
 
@@ -94,9 +94,7 @@ def test_the_ui_shows_the_assets_the_partitions_and_a_succeeded_run(demo):
     partitions = [line.split()[1] for line in build_lines(demo)]
     errors: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        browser = launch(p)
         page = browser.new_page()
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(f"{demo.ui}/asset-groups/load_test", wait_until="networkidle")
