@@ -36,6 +36,9 @@ setup(
         "moto[server]==5.2.5",
         # trend report charts (PNG, embedded in the offline HTML)
         "matplotlib>=3.8",
+        # regression statistics
+        "scipy>=1.15",
+        "ruptures==1.1.10",
     ],
     extras_require={
         "dev": [

@@ -14,8 +14,8 @@ against the builds before it:
   tolerance). One noisy run can do that: it asks for a re-run (see `confirm_paired`), not a page.
 - "confirmed": the candidate and the build(s) just before it, together (the last k builds for k in
   `confirm_windows`), are off by p < `alpha_confirm` against the baseline before them; the k builds
-  must agree with one another (no single build more than `consistency_z` sigma from the others:
-  a noisy-neighbour outlier followed by a normal build is not a step) and the candidate must itself
+  must agree with one another (no single build more than `consistency_z` sigma from the others, or
+  half the change: a noisy-neighbour outlier followed by a normal build is not a step) and the candidate must itself
   be on the bad side. The candidate alone never confirms. Thresholds are tuned by
   `ult_pipeline_tests.bench.detection` for a family-wise false-alarm rate of about 2 % over the
   gate decisions of a history.
@@ -61,15 +61,20 @@ class DetectorConfig:
     higher_is_worse: bool = True  # False for throughput
     noise_floor_cv: float = 0.02  # run-to-run CV assumed at least this (few builds of history)
     # --- additions (defaults tuned by ult_pipeline_tests.bench.detection) ---
-    confirm_windows: tuple[int, ...] = (2, 3, 5)  # k: the candidate and the k-1 builds before it, together
-    alpha_confirm: float = 0.0015  # one-sided p (Student-t) per window for "confirmed"
-    alpha_suspect: float = 0.01  # one-sided p of the candidate alone for "suspected"
-    consistency_z: float = 3.0  # max distance (sigmas) of one of the k builds from the others
+    confirm_windows: tuple[int, ...] = (2, 3, 5, 8)  # k: the candidate and the k-1 builds before it, together
+    alpha_confirm: float = 0.0025  # one-sided p (Student-t) of the last 2 builds for "confirmed"
+    alpha_confirm_long: float = 0.0005  # the same for the longer windows (k >= 3)
+    alpha_suspect: float = 0.01  # one-sided p for "suspected"
+    consistency_z: float = 2.25  # max distance (sigmas) between the last 2 builds (Bonferroni-widened for k > 2)
     min_abs_change: float = 0.005  # an absolute change below this is "unchanged" (0.5 pp of an error rate)
     noise_floor_abs: float = 0.001  # absolute noise floor when compared by differences (rates near 0)
     scale: str = "auto"  # "log" (relative), "linear" (differences), "auto": log unless a value is <= 0
     find_change_points: bool = True
     change_point_penalty: float = 4.0  # PELT penalty per change, in sigma^2 * log(n)
+    # When the history's spread is below the noise floor, the floor (a prior, not an estimate from
+    # a few builds) sets the noise: it is worth this many degrees of freedom. Without it, two or
+    # three builds of history give t-tails so heavy that even a 30 % jump is not suspected.
+    prior_df: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -114,11 +119,20 @@ class _Window:
     p_worse: float
     p_better: float
     spread: float  # largest distance (sigmas) of one of the k builds from the mean of the others
+    spread_abs: float  # the same distance in the working scale
     build_sd: float  # run-to-run sd of one build from the baseline (incl. its sampling), working scale
 
 
 def _finite(x: float | None) -> bool:
     return x is not None and math.isfinite(x)
+
+
+def _consistency_limit(z2: float, k: int) -> float:
+    """The spread allowed among k builds: z2 for 2 builds, then the same two-sided tail shared by k builds."""
+    if k <= 2:
+        return z2
+    tail = 2.0 * float(special.ndtr(-z2))
+    return float(special.ndtri(1.0 - tail / (2.0 * k)))
 
 
 def _insufficient(value: float, n_earlier: int) -> Comparison:
@@ -181,15 +195,18 @@ def _analyse(series: list[Observation], config: DetectorConfig) -> _Analysis | C
         se_diff = math.sqrt(var_level + var_recent)
         diff = float(np.mean(recent)) - level
         df = scale_degrees_of_freedom(n_base)
+        if shamos_scale(base) ** 2 - sampling_var <= floor_sigma(level) ** 2:
+            df = max(df, config.prior_df)
         z = sign * diff / se_diff
-        spread = 0.0
+        spread = spread_abs = 0.0
         if k > 1:
             others_mean = (np.sum(recent) - recent) / (k - 1)
             others_var = (np.sum(build_var) - build_var) / (k - 1) ** 2
-            resid = np.abs(recent - others_mean) / np.sqrt(build_var + others_var)
-            spread = float(np.max(resid))
+            distance = np.abs(recent - others_mean)
+            spread = float(np.max(distance / np.sqrt(build_var + others_var)))
+            spread_abs = float(np.max(distance))
         windows[k] = _Window(k, n_base, level, diff, se_diff, df, z, float(special.stdtr(df, -z)),
-                             float(special.stdtr(df, z)), spread,
+                             float(special.stdtr(df, z)), spread, spread_abs,
                              math.sqrt(env_var + sampling_var))
 
     if 1 not in windows:
@@ -226,10 +243,17 @@ def compare(series: list[Observation], config: DetectorConfig = DetectorConfig()
 
     single = windows[1]
     candidate_worse = single.z > 0
-    confirmed_worse = [w for k, w in windows.items() if k > 1 and w.spread <= config.consistency_z and material(w)
-                       and w.p_worse < config.alpha_confirm and candidate_worse]
-    confirmed_better = [w for k, w in windows.items() if k > 1 and w.spread <= config.consistency_z and material(w)
-                        and w.p_better < config.alpha_confirm and not candidate_worse]
+    def confirmable(w: _Window) -> bool:
+        # The k builds agree: within the noise of one another, or (noise tiny next to the change, as
+        # for an error rate jumping from 0) within half the change itself.
+        agree = w.spread <= _consistency_limit(config.consistency_z, w.k) or w.spread_abs <= 0.5 * abs(w.diff)
+        return w.k > 1 and agree and material(w)
+
+    def alpha(w: _Window) -> float:
+        return config.alpha_confirm if w.k == 2 else config.alpha_confirm_long
+
+    confirmed_worse = [w for w in windows.values() if confirmable(w) and w.p_worse < alpha(w) and candidate_worse]
+    confirmed_better = [w for w in windows.values() if confirmable(w) and w.p_better < alpha(w) and not candidate_worse]
     suspect_worse = [w for w in windows.values() if material(w) and w.p_worse < config.alpha_suspect and w.z > 0]
     suspect_better = [w for w in windows.values() if material(w) and w.p_better < config.alpha_suspect and w.z < 0]
 
@@ -261,7 +285,7 @@ def compare(series: list[Observation], config: DetectorConfig = DetectorConfig()
     mdc_confirm = None
     if 2 in windows:
         w2 = windows[2]
-        zc = float(special.stdtrit(w2.df, 1.0 - config.alpha_confirm)) + float(special.ndtri(0.80))
+        zc = float(special.stdtrit(w2.df, 1.0 - config.alpha_confirm) + special.ndtri(0.80))
         mdc_confirm = math.expm1(zc * w2.se) * 100.0 if log_scale else (
             zc * w2.se / abs(w2.level) * 100.0 if w2.level != 0 else None)
 

@@ -83,6 +83,7 @@ def analyze(
     tolerance_pct: float = 3.0,
     normalize: bool = True,
     sampling_se: dict[tuple[str, str], float] | None = None,
+    noise_floor_cv: float = 0.05,
 ) -> pd.DataFrame:
     """One row per operation and metric: the candidate build against its baseline builds."""
     order = build_order(history)
@@ -101,7 +102,10 @@ def analyze(
             continue
         se = (sampling_se or {}).get((operation, metric))
         series.append(Observation(candidate, float(by_build[candidate]), se))
-        config = DetectorConfig(tolerance_pct=tolerance_pct, higher_is_worse=metric not in HIGHER_IS_BETTER)
+        # A load test on a shared host varies by several percent from run to run: until the
+        # history shows its own spread, assume at least `noise_floor_cv`.
+        config = DetectorConfig(tolerance_pct=tolerance_pct, higher_is_worse=metric not in HIGHER_IS_BETTER,
+                                noise_floor_cv=noise_floor_cv)
         result: Comparison = compare(series, config)
         row = asdict(result)
         row["change_points"] = ",".join(series[i].build for i in result.change_points if i < len(series))
