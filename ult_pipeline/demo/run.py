@@ -96,13 +96,21 @@ def build_line(build: DemoBuild, partition: str, run: dg.DagsterRun | None, inst
                seconds: float) -> str:
     if run is None:
         return f"{build.tag:8} {partition:24} did not finish in time ({build.what})"
-    k6 = latest_metadata(instance, "k6_results", [partition]).get(partition, {})
-    verdict = latest_metadata(instance, "regression_comparison", [partition]).get(partition, {}).get("verdict", "")
-    numbers = ""
+
+    def meta(asset: str) -> dict:
+        return latest_metadata(instance, asset, [partition]).get(partition, {})
+
+    k6, verdict, gap = meta("k6_results"), meta("regression_comparison"), meta("telemetry_gap")
+    parts = [f"{build.tag:8} {partition:24} {run.status.value:8} {seconds:4.0f} s"]
     if k6:
-        numbers = (f"{k6.get('requests', 0)} requests, p95 {k6.get('p95_ms', float('nan')):.1f} ms, "
-                   f"errors {k6.get('error_rate', 0):.2%}")
-    return f"{build.tag:8} {partition:24} {run.status.value:8} {seconds:5.0f} s  {numbers}  {verdict}  ({build.what})"
+        parts.append(f"{k6.get('requests', 0)} requests, p95 {k6.get('p95_ms', float('nan')):.1f} ms, "
+                     f"errors {k6.get('error_rate', 0):.2%}")
+    if verdict:
+        regressed = verdict.get("regressed_operations", "none")
+        parts.append(f"verdict: {verdict.get('verdict')}" + (f" [{regressed}]" if regressed != "none" else ""))
+    if gap:
+        parts.append(f"telemetry gaps: {gap.get('gaps', 'none')}")
+    return "  ".join(parts) + f"  ({build.what})"
 
 
 def run_demo(options: DemoOptions, echo: Callable[[str], None]) -> int:

@@ -87,6 +87,15 @@ def test_three_builds_finish_through_the_sensor(demo):
 
 
 @pytest.mark.slow
+def test_the_slow_build_is_regressed_on_its_operation_and_its_telemetry_gap_shows(demo):
+    baseline, rebuild, slow = build_lines(demo)
+    assert "regressed" not in rebuild, rebuild
+    assert "verdict: regressed" in slow and "[userNode]" in slow, slow
+    assert "telemetry gaps: userNode (missing server-side)" in slow, slow
+    assert "telemetry gaps: none" in rebuild, rebuild
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (.ci/run installs it)")
 def test_the_ui_shows_the_assets_the_partitions_and_a_succeeded_run(demo):
     from playwright.sync_api import sync_playwright
