@@ -2,8 +2,9 @@
 
 The schema is read from ../shared (or $ULT_USER_SERVICE_SCHEMA), never copied here.
 Documents are found in `.graphql` files and as string literals in Python and k6
-JavaScript; a test may hold a deliberately invalid document in a name starting with
-`INVALID_`.
+JavaScript. Two kinds are not for the user-service and are named so: a deliberately invalid
+document in a test (a name starting with `INVALID_`), and a document for another GraphQL API
+(New Relic's NerdGraph, Dagster's own UI API) in a name starting with `OTHER_API_`.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def _python_strings(path: Path):
     invalid_on_purpose: set[int] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id.startswith("INVALID_") for t in node.targets
+            isinstance(t, ast.Name) and t.id.startswith(("INVALID_", "OTHER_API_")) for t in node.targets
         ):
             invalid_on_purpose.update(id(n) for n in ast.walk(node.value))
     for node in ast.walk(tree):

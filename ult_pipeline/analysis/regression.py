@@ -66,6 +66,20 @@ def tag_of(build: str) -> str:
     return re.sub(r"-[0-9a-f]{12}$", "", build)
 
 
+def _se(sampling_se: dict, levels: dict, build: str, operation: str, metric: str, relative: bool) -> float | None:
+    """A value's sampling error, in the value's own unit (a share of the build's level when relative)."""
+    se = sampling_se.get((build, operation, metric))
+    if se is None or not relative:
+        return se
+    level = levels.get((build, metric))
+    return se / level if level else None
+
+
+def _levels(frame: pd.DataFrame) -> dict[tuple[str, str], float]:
+    ops = frame[(frame["operation"] != ALL_OPERATIONS) & frame["metric"].isin(LATENCY)]
+    return {k: float(v) for k, v in ops.groupby(["build", "metric"])["value"].median().items()}
+
+
 def _relative(frame: pd.DataFrame) -> pd.DataFrame:
     ops = frame[(frame["operation"] != ALL_OPERATIONS) & frame["metric"].isin(LATENCY)]
     level = ops.groupby(["build", "metric"])["value"].median().rename("level")
@@ -82,26 +96,36 @@ def analyze(
     baseline: BaselinePolicy = BaselinePolicy(),
     tolerance_pct: float = 3.0,
     normalize: bool = True,
-    sampling_se: dict[tuple[str, str], float] | None = None,
+    sampling_se: dict[tuple[str, str, str], float] | None = None,
     noise_floor_cv: float = 0.05,
 ) -> pd.DataFrame:
-    """One row per operation and metric: the candidate build against its baseline builds."""
+    """One row per operation and metric: the candidate build against its baseline builds.
+
+    ``sampling_se``: (build, operation, metric) -> standard error of that value from the build's
+    own samples; default: bootstrapped from the builds' raw samples where `samples_path` has them.
+    """
     order = build_order(history)
     if candidate not in order:
         raise HistoryError(f"build {candidate!r} is not in the history")
     earlier = baseline.earlier_builds(order, candidate, tag_of)
     builds = [*earlier, candidate]
     frame = history[history["build"].isin(builds)]
+    if sampling_se is None:
+        from ult_pipeline.analysis.sampling import sampling_errors
+
+        sampling_se = sampling_errors(frame, builds)
+    levels = _levels(frame) if normalize else {}
     if normalize:
         frame = _relative(frame)
     rows = []
     for (operation, metric), group in frame.groupby(["operation", "metric"], sort=True):
         by_build = group.set_index("build")["value"]
-        series = [Observation(b, float(by_build[b])) for b in builds if b in by_build.index and b != candidate]
         if candidate not in by_build.index:
             continue
-        se = (sampling_se or {}).get((operation, metric))
-        series.append(Observation(candidate, float(by_build[candidate]), se))
+        relative = normalize and metric in LATENCY and operation != ALL_OPERATIONS
+
+        series = [Observation(b, float(by_build[b]), _se(sampling_se, levels, b, operation, metric, relative))
+                  for b in builds if b in by_build.index]
         # A load test on a shared host varies by several percent from run to run: until the
         # history shows its own spread, assume at least `noise_floor_cv`.
         config = DetectorConfig(tolerance_pct=tolerance_pct, higher_is_worse=metric not in HIGHER_IS_BETTER,
@@ -109,17 +133,18 @@ def analyze(
         result: Comparison = compare(series, config)
         row = asdict(result)
         row["change_points"] = ",".join(series[i].build for i in result.change_points if i < len(series))
-        rows.append({"operation": operation, "metric": metric, "relative": normalize and metric in LATENCY
-                     and operation != ALL_OPERATIONS, **row})
+        rows.append({"operation": operation, "metric": metric, "relative": relative, **row})
     return pd.DataFrame(rows)
 
 
 def operation_verdicts(table: pd.DataFrame) -> pd.DataFrame:
-    """One verdict per operation from its metrics: latency (p95, p99) and error rate."""
+    """One verdict per operation from its metrics: latency (p50, p95, p99) and error rate."""
     out = []
     for operation, group in table.groupby("operation", sort=True):
         by_metric = group.set_index("metric")
-        deciding = by_metric.loc[by_metric.index.intersection(["p95", "p99", "error_rate"])]
+        # The median catches a slower operation with the least sampling noise; the tail and the
+        # error rate catch what the median cannot.
+        deciding = by_metric.loc[by_metric.index.intersection(["p50", "p95", "p99", "error_rate"])]
         regressed = deciding[deciding["verdict"] == REGRESSED]
         p95 = by_metric.loc["p95"] if "p95" in by_metric.index else None
         if len(regressed):

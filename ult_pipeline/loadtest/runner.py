@@ -96,17 +96,44 @@ def _live_metrics(port: int) -> dict[str, dict]:
     return {m["id"]: m["attributes"].get("sample", {}) for m in data}
 
 
+@dataclass(frozen=True)
+class OtlpOutput:
+    """k6's OpenTelemetry output (named `experimental-opentelemetry` in k6 1.1.0), e.g. to New Relic."""
+
+    endpoint: str  # host:port, no scheme (k6's rule), e.g. otlp.nr-data.net:4318
+    headers: str = ""  # e.g. "api-key=<license key>": a secret, passed only through the environment
+    insecure: bool = False  # plain HTTP (a local collector)
+
+    def env(self, attributes: dict[str, str]) -> dict[str, str]:
+        resource = ",".join(f"{k}={v}" for k, v in sorted(attributes.items()))
+        env = {
+            "K6_OTEL_EXPORTER_TYPE": "http",
+            "K6_OTEL_HTTP_EXPORTER_ENDPOINT": self.endpoint,
+            "K6_OTEL_HTTP_EXPORTER_INSECURE": "true" if self.insecure else "false",
+            "OTEL_RESOURCE_ATTRIBUTES": resource,
+            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "delta",
+            "K6_OTEL_FLUSH_INTERVAL": "5s",
+        }
+        if self.headers:
+            env["K6_OTEL_HEADERS"] = self.headers
+        return env
+
+
 class K6Runner:
-    def __init__(self, script: Path | None = None, binary: Path | None = None, progress_interval_s: float = 10.0):
+    def __init__(self, script: Path | None = None, binary: Path | None = None, progress_interval_s: float = 10.0,
+                 otlp: OtlpOutput | None = None):
         self.script = Path(script or K6_DIR / "main.js")
         self.binary = binary
         self.progress_interval_s = progress_interval_s
+        self.otlp = otlp
 
     def command(self, samples: Path, summary: Path, api_port: int, tags: dict[str, str]) -> list[str]:
         cmd = [
             str(self.binary or k6_binary()), "run", "--quiet", "--no-color", "--no-usage-report",
             "--address", f"127.0.0.1:{api_port}", "--out", f"csv={samples}", "--summary-export", str(summary),
         ]
+        if self.otlp is not None:
+            cmd += ["--out", "experimental-opentelemetry"]
         for key, value in sorted(tags.items()):
             cmd += ["--tag", f"{key}={value}"]
         return cmd + [str(self.script)]
@@ -130,6 +157,8 @@ class K6Runner:
         api_port = _free_port()
         env = {
             **os.environ, **profile.k6_env(), **(extra_env or {}),
+            # The build's attributes go on every exported point.
+            **(self.otlp.env({f"ult.{k}": v for k, v in (tags or {}).items()}) if self.otlp else {}),
             "ULT_TARGET_URL": target_url, "ULT_IDENTITIES": str(identities_path),
             "K6_CSV_TIME_FORMAT": "unix_milli",
         }

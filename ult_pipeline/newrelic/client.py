@@ -363,7 +363,7 @@ class NewRelicClient:
 
 # ---- NerdGraph ------------------------------------------------------------------------------
 
-NRQL_GRAPHQL_QUERY = "query($id: Int!, $nrql: Nrql!) { actor { account(id: $id) { nrql(query: $nrql) { results } } } }"
+OTHER_API_NERDGRAPH_NRQL_QUERY = "query($id: Int!, $nrql: Nrql!) { actor { account(id: $id) { nrql(query: $nrql) { results } } } }"
 
 
 class NerdGraphClient:
@@ -416,7 +416,7 @@ class NerdGraphClient:
     def nrql(self, query: str) -> list[dict[str, Any]]:
         """The ``results`` of one NRQL query in this account."""
         url = self.endpoints.nerdgraph_url
-        payload = {"query": NRQL_GRAPHQL_QUERY, "variables": {"id": self.account_id, "nrql": query}}
+        payload = {"query": OTHER_API_NERDGRAPH_NRQL_QUERY, "variables": {"id": self.account_id, "nrql": query}}
         headers = {"API-Key": self._user_key, "Content-Type": "application/json", "User-Agent": _USER_AGENT}
         last = ""
         for attempt in range(1, self.max_attempts + 1):

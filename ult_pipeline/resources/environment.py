@@ -62,5 +62,8 @@ def resources_from_env(env: Mapping[str, str]) -> dict:
         "target_deployer": deployer,
         "telemetry_source": telemetry,
         "results_store": ResultsStoreResource(base_dir=env.get("ULT_RESULTS_DIR", "~/.ult/results")),
-        "k6_runner": K6RunnerResource(),
+        "k6_runner": K6RunnerResource(
+            otlp_endpoint=env.get("ULT_OTLP_ENDPOINT") or None,
+            otlp_headers=dg.EnvVar("ULT_OTLP_HEADERS") if env.get("ULT_OTLP_HEADERS") else "",
+        ),
     }

@@ -22,7 +22,11 @@ import requests
 from ult_pipeline_tests.browser import CHROMIUM, launch
 from ult_pipeline_tests.conftest import free_port
 
-ASSETS = ("target_deployment", "seeded_dataset", "k6_results")
+ASSETS = ("target_deployment", "seeded_dataset", "k6_results", "telemetry_gap", "regression_comparison",
+          "newrelic_export", "trend_report")
+# Dagster's own GraphQL API (not the user-service's): a run's materializations and their flags.
+OTHER_API_DAGSTER_RUN_MATERIALIZATIONS = """query($runId: ID!) { runOrError(runId: $runId) { ... on Run {
+    assetMaterializations { assetKey { path } metadataEntries { label ... on BoolMetadataEntry { boolValue } } } } } }"""
 
 
 class Demo:
@@ -31,7 +35,7 @@ class Demo:
         self.ui_port, self.service_port, self.aws_port = free_port(), free_port(), free_port()
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ult_pipeline.cli", "demo", "--duration", "10s", "--profile", "tiny",
+            [sys.executable, "-m", "ult_pipeline.cli", "demo", "--duration", "30s", "--profile", "tiny",
              "--keep-running", "--home", str(self.home), "--ui-port", str(self.ui_port),
              "--service-port", str(self.service_port), "--aws-port", str(self.aws_port), "--run-timeout", "300"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
@@ -106,9 +110,11 @@ def test_the_ui_shows_the_assets_the_partitions_and_a_succeeded_run(demo):
         browser = launch(p)
         page = browser.new_page()
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(f"{demo.ui}/asset-groups/load_test", wait_until="networkidle")
+        page.goto(f"{demo.ui}/assets", wait_until="networkidle")
         for asset in ASSETS:
-            page.get_by_text(asset, exact=True).first.wait_for(timeout=30_000)
+            page.get_by_role("link", name=asset, exact=True).first.wait_for(timeout=30_000)
+        page.goto(f"{demo.ui}/asset-groups/load_test", wait_until="networkidle")
+        page.screenshot(path=str(demo.home / "lineage.png"))
         page.goto(f"{demo.ui}/assets/k6_results?view=partitions", wait_until="networkidle")
         for partition in partitions:
             page.get_by_text(partition).first.wait_for(timeout=30_000)
@@ -147,9 +153,8 @@ def test_the_pool_holds_a_second_run_and_a_cancel_keeps_partial_results(demo):
         time.sleep(1)
     assert client.get_run_status(first).value == "CANCELED"
     client.terminate_run(second)
-    query = """query($runId: ID!) { runOrError(runId: $runId) { ... on Run { assetMaterializations {
-        assetKey { path } metadataEntries { label ... on BoolMetadataEntry { boolValue } } } } } }"""
-    result = requests.post(f"{demo.ui}/graphql", json={"query": query, "variables": {"runId": first}}, timeout=30).json()
+    result = requests.post(f"{demo.ui}/graphql", json={"query": OTHER_API_DAGSTER_RUN_MATERIALIZATIONS,
+                                                       "variables": {"runId": first}}, timeout=30).json()
     k6 = [m for m in result["data"]["runOrError"]["assetMaterializations"] if m["assetKey"]["path"] == ["k6_results"]]
     assert k6, "the cancelled run recorded no partial k6 results"
     interrupted = {e["label"]: e.get("boolValue") for e in k6[0]["metadataEntries"]}["interrupted"]

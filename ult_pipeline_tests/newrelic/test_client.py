@@ -10,7 +10,7 @@ import socket
 import pytest
 
 from ult_pipeline.newrelic.client import (
-    NRQL_GRAPHQL_QUERY,
+    OTHER_API_NERDGRAPH_NRQL_QUERY,
     NerdGraphClient,
     NewRelicClient,
     NewRelicEndpoints,
@@ -330,7 +330,7 @@ def test_nrql_request_shape_and_server_view(nr, sleeps):
     (req,) = nr.requests
     assert req.path == "/graphql" and req.header("API-Key") == USER_KEY
     assert req.header("Content-Type") == "application/json"
-    assert req.json == {"query": NRQL_GRAPHQL_QUERY, "variables": {"id": ACCOUNT, "nrql": nrql}}
+    assert req.json == {"query": OTHER_API_NERDGRAPH_NRQL_QUERY, "variables": {"id": ACCOUNT, "nrql": nrql}}
     assert "$nrql: Nrql!" in req.json["query"] and "$id: Int!" in req.json["query"]
     view = parse_server_view(results)
     assert view["myUser"] == {"count": 1300, "errors": 2, "p95_ms": pytest.approx(12.3)}
