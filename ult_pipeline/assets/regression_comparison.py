@@ -5,7 +5,7 @@ import pandas as pd
 from pydantic import Field
 
 from ult_pipeline.analysis.detector import confirm_paired
-from ult_pipeline.analysis.history import HistoryError
+from ult_pipeline.analysis.history import ALL_OPERATIONS, HistoryError
 from ult_pipeline.analysis.pipeline_history import load_history
 from ult_pipeline.analysis.regression import REGRESSED, UNCHANGED, BaselinePolicy, analyze, operation_verdicts, overall
 from ult_pipeline.assets.confirmation import run_ab_confirmation
@@ -73,7 +73,8 @@ def regression_comparison(
         raise dg.Failure(str(err)) from None
     verdicts = operation_verdicts(table)
     confirmation = "not needed"
-    suspected = verdicts[(verdicts["verdict"] == REGRESSED) & (verdicts["confidence"] == "suspected")]
+    suspected = verdicts[(verdicts["verdict"] == REGRESSED) & (verdicts["confidence"] == "suspected")
+                         & (verdicts["operation"] != ALL_OPERATIONS)]
     if len(suspected) and config.confirm:
         runs = run_ab_confirmation(
             context, history, build, policy, seeded_dataset, target_api, target_deployer, k6_runner, results_store,
@@ -93,7 +94,9 @@ def regression_comparison(
     elif len(suspected):
         confirmation = "suspected; confirmation runs are switched off"
     build_verdict = overall(verdicts)
-    regressed_ops = list(verdicts.loc[verdicts["verdict"] == REGRESSED, "operation"])
+    # The build-wide `__all__` row is shown, not counted (see regression.overall).
+    counted = verdicts[verdicts["operation"] != ALL_OPERATIONS]
+    regressed_ops = list(counted.loc[counted["verdict"] == REGRESSED, "operation"])
     yield dg.Output(
         {"verdict": build_verdict, "operations": verdicts.to_dict(orient="records"),
          "metrics": table.to_dict(orient="records")},
@@ -106,8 +109,8 @@ def regression_comparison(
             "operations": verdict_table(verdicts),
         },
     )
-    confirmed = verdicts[(verdicts["verdict"] == REGRESSED) & (verdicts["confidence"] == "confirmed")]
-    suspected_now = verdicts[(verdicts["verdict"] == REGRESSED) & (verdicts["confidence"] != "confirmed")]
+    confirmed = counted[(counted["verdict"] == REGRESSED) & (counted["confidence"] == "confirmed")]
+    suspected_now = counted[(counted["verdict"] == REGRESSED) & (counted["confidence"] != "confirmed")]
     yield dg.AssetCheckResult(
         check_name=NO_REGRESSION,
         passed=not len(confirmed) and not len(suspected_now),

@@ -34,12 +34,26 @@ class DemoBuild:
     what: str
 
 
+SLOWDOWN = 0.30
 BUILDS = (
     DemoBuild("v1.0.0", ServiceKnobs(), "baseline"),
     DemoBuild("v1.0.1", ServiceKnobs(), "rebuild, same speed"),
-    DemoBuild("v1.1.0", ServiceKnobs(latency_pct={SLOW_OPERATION: 30}, no_telemetry=frozenset({SLOW_OPERATION})),
-              f"+30 % latency on {SLOW_OPERATION}, its telemetry off"),
+    # Its knobs are set once the baseline is measured: see slow_build().
+    DemoBuild("v1.1.0", ServiceKnobs(), f"+30 % latency on {SLOW_OPERATION}, its telemetry off"),
 )
+
+
+def slow_build(build: DemoBuild, baseline_p50_ms: float | None) -> DemoBuild:
+    """+30 % of what clients saw: a percentage of server time alone is a smaller share of client latency."""
+    extra_ms = round(max(SLOWDOWN * (baseline_p50_ms or 3.0), 0.5), 2)
+    knobs = ServiceKnobs(latency_ms={SLOW_OPERATION: extra_ms}, no_telemetry=frozenset({SLOW_OPERATION}))
+    return DemoBuild(build.tag, knobs, f"{build.what} (+{extra_ms} ms on a {baseline_p50_ms or 0:.2f} ms median)")
+
+
+def operation_p50(instance: dg.DagsterInstance, partition: str, operation: str) -> float | None:
+    table = latest_metadata(instance, "k6_results", [partition]).get(partition, {}).get("operations")
+    rows = [r.data for r in (table.records if table is not None else []) if r.data.get("operation") == operation]
+    return float(rows[0]["p50"]) if rows else None
 
 
 @dataclass(frozen=True)
@@ -134,9 +148,13 @@ def run_demo(options: DemoOptions, echo: Callable[[str], None]) -> int:
         echo(f"Dagster UI: {ui}")
         lines = []
         with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+            baseline_partition = None
             for build in BUILDS:
+                if build is BUILDS[-1]:
+                    build = slow_build(build, operation_p50(instance, baseline_partition, SLOW_OPERATION))
                 pushed = sandbox_aws.push(settings.aws_port, build.tag, build.knobs)
                 partition = f"{build.tag}-{pushed['digest'][7:19]}"
+                baseline_partition = baseline_partition or partition
                 echo(f"pushed {build.tag} ({build.what}); waiting for the sensor's run of {partition}")
                 started = time.monotonic()
                 run = _wait_for_run(instance, partition, options.run_timeout_s)

@@ -29,6 +29,10 @@ OTHER_API_DAGSTER_RUN_MATERIALIZATIONS = """query($runId: ID!) { runOrError(runI
     assetMaterializations { assetKey { path } metadataEntries { label ... on BoolMetadataEntry { boolValue } } } } } }"""
 
 
+# Three builds of 30 s load each, with deploys, seeding and Dagster's own overhead: minutes.
+pytestmark = pytest.mark.timeout(1200)
+
+
 class Demo:
     def __init__(self):
         self.home = Path(tempfile.mkdtemp(prefix="ult-demo-"))
