@@ -114,14 +114,20 @@ def test_the_ui_shows_the_assets_the_partitions_and_a_succeeded_run(demo):
         browser = launch(p)
         page = browser.new_page()
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(f"{demo.ui}/assets", wait_until="networkidle")
-        for asset in ASSETS:
-            page.get_by_role("link", name=asset, exact=True).first.wait_for(timeout=30_000)
+        def shows(text: str, timeout: float = 30_000) -> None:
+            # innerText keeps names whole even where CSS cuts them off with an ellipsis.
+            page.wait_for_function("t => document.body.innerText.includes(t)", arg=text, timeout=timeout)
+
         page.goto(f"{demo.ui}/asset-groups/load_test", wait_until="networkidle")
         page.screenshot(path=str(demo.home / "lineage.png"))
+        page.goto(f"{demo.ui}/assets", wait_until="networkidle")
+        page.screenshot(path=str(demo.home / "catalog.png"))
+        for asset in ASSETS:
+            shows(asset)
         page.goto(f"{demo.ui}/assets/k6_results?view=partitions", wait_until="networkidle")
+        page.screenshot(path=str(demo.home / "partitions.png"))
         for partition in partitions:
-            page.get_by_text(partition).first.wait_for(timeout=30_000)
+            shows(partition)
         page.goto(f"{demo.ui}/runs", wait_until="networkidle")
         page.get_by_text("Success").first.wait_for(timeout=30_000)
         page.screenshot(path=str(demo.home / "runs.png"))
