@@ -1,10 +1,13 @@
-"""Stopping a child that runs in a session (process group) of its own."""
+"""Processes that run in a session (process group) of their own: finding and stopping them."""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
+import time
+
+import psutil
 
 
 def stop_group(proc: subprocess.Popen, first_signal: int = signal.SIGTERM, grace_s: float = 10.0) -> None:
@@ -19,3 +22,38 @@ def stop_group(proc: subprocess.Popen, first_signal: int = signal.SIGTERM, grace
         proc.wait()
     except ProcessLookupError:
         pass
+
+
+def is_running(pid: int | None, marker: str) -> bool:
+    """``pid`` is alive and its command line contains ``marker`` (so a reused pid is not ours).
+
+    A zombie (our own child, not reaped yet) counts as gone.
+    """
+    if not pid:
+        return False
+    try:
+        proc = psutil.Process(pid)
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE and marker in " ".join(proc.cmdline())
+    except psutil.Error:
+        return False
+
+
+def stop_pid_group(pid: int | None, marker: str, timeout: float = 10.0) -> bool:
+    """SIGTERM the group of a process started earlier (perhaps by another process), SIGKILL after
+    ``timeout``; wait until it is gone. False when it was not running."""
+    if not is_running(pid, marker):
+        return False
+    assert pid is not None
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + timeout
+    killed = False
+    # Poll rather than psutil's wait(), which would not see a zombie as gone.
+    while is_running(pid, marker):
+        if time.monotonic() > deadline and not killed:
+            os.killpg(pid, signal.SIGKILL)
+            killed = True
+        time.sleep(0.02)
+    return True

@@ -80,14 +80,14 @@ def _levels(frame: pd.DataFrame) -> dict[tuple[str, str], float]:
     return {k: float(v) for k, v in ops.groupby(["build", "metric"])["value"].median().items()}
 
 
-def _relative(frame: pd.DataFrame) -> pd.DataFrame:
-    ops = frame[(frame["operation"] != ALL_OPERATIONS) & frame["metric"].isin(LATENCY)]
-    level = ops.groupby(["build", "metric"])["value"].median().rename("level")
-    rel = frame.join(level, on=["build", "metric"])
-    mask = (rel["operation"] != ALL_OPERATIONS) & rel["metric"].isin(LATENCY) & (rel["level"] > 0)
-    rel.loc[mask, "value"] = rel.loc[mask, "value"] / rel.loc[mask, "level"]
-    return rel.drop(columns="level")
-
+def _relative(frame: pd.DataFrame, levels: dict[tuple[str, str], float]) -> pd.DataFrame:
+    """Operation latency as a share of its build's median operation latency (same metric)."""
+    level = pd.Series([levels.get(key) for key in zip(frame["build"], frame["metric"], strict=True)],
+                      index=frame.index, dtype=float)
+    mask = (frame["operation"] != ALL_OPERATIONS) & frame["metric"].isin(LATENCY) & (level.fillna(0) > 0)
+    rel = frame.copy()
+    rel.loc[mask, "value"] = frame.loc[mask, "value"] / level[mask]
+    return rel
 
 def analyze(
     history: pd.DataFrame,
@@ -116,7 +116,7 @@ def analyze(
         sampling_se = sampling_errors(frame, builds)
     levels = _levels(frame) if normalize else {}
     if normalize:
-        frame = _relative(frame)
+        frame = _relative(frame, levels)
     rows = []
     for (operation, metric), group in frame.groupby(["operation", "metric"], sort=True):
         by_build = group.set_index("build")["value"]

@@ -1,5 +1,7 @@
 """`target_deployment`: the load-test environment rolled to the build's image, and healthy."""
 
+from datetime import datetime
+
 import dagster as dg
 
 from ult_pipeline.aws.images import Image, list_images
@@ -15,8 +17,6 @@ def image_of_run(context: dg.AssetExecutionContext, aws: AwsResource, repository
     """The image named by the run's tags (set by the sensor), else found in ECR by partition key."""
     tags = context.run.tags
     if tags.get(TAG_DIGEST):
-        from datetime import datetime
-
         return Image(datetime.fromisoformat(tags[TAG_PUSHED_AT]), tags[TAG_DIGEST], tags[TAG_IMAGE])
     for image in list_images(aws.client("ecr"), repository):
         if image.partition_key == context.partition_key:

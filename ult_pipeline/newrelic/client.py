@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 
 import requests
 
@@ -160,7 +160,22 @@ class _Api:
         return self.prefix + b",".join(items) + self.suffix
 
 
-class NewRelicClient:
+class _SessionClient:
+    """One HTTP session per client, closed by `close()` or on leaving a `with` block."""
+
+    _session: requests.Session
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class NewRelicClient(_SessionClient):
     """Send custom events (Event API) and metrics (Metric API) with a license (ingest) key.
 
     Items are batched so that each POST's JSON is at most ``max_batch_bytes`` both before and
@@ -205,14 +220,6 @@ class NewRelicClient:
 
     __str__ = __repr__
 
-    def close(self) -> None:
-        self._session.close()
-
-    def __enter__(self) -> NewRelicClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ---- public API -------------------------------------------------------------------------
 
@@ -366,7 +373,7 @@ class NewRelicClient:
 OTHER_API_NERDGRAPH_NRQL_QUERY = "query($id: Int!, $nrql: Nrql!) { actor { account(id: $id) { nrql(query: $nrql) { results } } } }"
 
 
-class NerdGraphClient:
+class NerdGraphClient(_SessionClient):
     """Run NRQL through NerdGraph with a user key (``API-Key`` header).
 
     The NRQL travels as a GraphQL variable, so it needs no escaping in the GraphQL document.
@@ -401,14 +408,6 @@ class NerdGraphClient:
 
     __str__ = __repr__
 
-    def close(self) -> None:
-        self._session.close()
-
-    def __enter__(self) -> NerdGraphClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _redact(self, text: str) -> str:
         return _redact(text, [self._user_key])

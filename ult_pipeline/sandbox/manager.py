@@ -10,13 +10,10 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import psutil
-
+from ult_pipeline import processes
 from ult_pipeline.sandbox import aws, postgres, service_process
 from ult_pipeline.sandbox.service_process import ServiceKnobs
 from ult_pipeline.sandbox.settings import SandboxSettings
@@ -114,26 +111,15 @@ def _ensure_aws(settings: SandboxSettings, state: dict) -> None:
     _write_state(settings, state)
 
 
+_MOTO = "moto_server"
+
+
 def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        proc = psutil.Process(pid)
-        return proc.status() != psutil.STATUS_ZOMBIE and "moto_server" in " ".join(proc.cmdline())
-    except psutil.Error:
-        return False
+    return processes.is_running(pid, _MOTO)
 
 
 def _stop_pid(pid: int | None) -> bool:
-    if not _pid_alive(pid):
-        return False
-    os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while _pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if _pid_alive(pid):
-        os.killpg(pid, signal.SIGKILL)
-    return True
+    return processes.stop_pid_group(pid, _MOTO)
 
 
 def restart_service(settings: SandboxSettings, knobs: ServiceKnobs | None = None) -> SandboxStatus:

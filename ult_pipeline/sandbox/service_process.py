@@ -7,7 +7,6 @@ serving, and so that stopping it stops exactly its process group and nothing els
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -15,8 +14,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
 import requests
+
+from ult_pipeline import processes
 
 _MODULE = "ult_pipeline.sandbox_service"
 
@@ -66,13 +66,7 @@ def base_url(port: int) -> str:
 
 def is_service_process(pid: int | None) -> bool:
     """True when ``pid`` is alive and is a sandbox service (not a reused pid)."""
-    if not pid:
-        return False
-    try:
-        proc = psutil.Process(pid)
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE and _MODULE in " ".join(proc.cmdline())
-    except psutil.Error:
-        return False
+    return processes.is_running(pid, _MODULE)
 
 
 def is_healthy(port: int, timeout: float = 1.0) -> bool:
@@ -129,22 +123,7 @@ def start(
 
 def stop(pid: int | None, timeout: float = 10.0) -> bool:
     """Stop the service's process group; False when it was not running."""
-    if not is_service_process(pid):
-        return False
-    assert pid is not None
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
-    deadline = time.monotonic() + timeout
-    # Poll rather than psutil's wait(): a zombie (our own child, not reaped yet) counts as gone.
-    killed = False
-    while is_service_process(pid):
-        if time.monotonic() > deadline and not killed:
-            os.killpg(pid, signal.SIGKILL)
-            killed = True
-        time.sleep(0.02)
-    return True
+    return processes.stop_pid_group(pid, _MODULE, timeout)
 
 
 def _wait_port_free(port: int, timeout: float) -> bool:

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ult_pipeline.seeding.batching import chunks, pack_unique
-from ult_pipeline.seeding.dataset import OWNER, STUDENT, TEACHER, Dataset
+from ult_pipeline.seeding.dataset import STUDENT, TEACHER, Dataset
 from ult_pipeline.target_api.client import GraphQLClient
 
 STUDENT_ROLE, TEACHER_ROLE = "Student", "Teacher"
@@ -216,5 +216,3 @@ def read_counts(client: GraphQLClient, dataset: Dataset, ids: SeededIds) -> dict
             totals[name] += data[name]["totalCount"]
     return totals
 
-
-__all__ = ["OWNER", "Seeder", "SeedResult", "SeededIds", "read_counts", "system_role_ids"]
