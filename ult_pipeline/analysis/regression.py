@@ -1,8 +1,8 @@
 """Per build: is it slower than the builds before it? Per operation and metric, with statistics.
 
-Latency of one operation is compared as a share of the build's typical operation latency
-(the median over its operations): noise that slows the whole environment (a busy host)
-cancels out, while one operation getting slower stands out. The build as a whole (the
+Latency of one operation is compared with the build's host-wide factor divided out (how far the
+build's other operations are from their usual latency, see `_levels`): noise that slows the whole
+environment (a busy host, a cold start) cancels out, while one operation getting slower stands out. The build as a whole (the
 `__all__` row) is compared in absolute terms, so a regression of everything still shows.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import pandas as pd
 
 from ult_pipeline.analysis.detector import Comparison, DetectorConfig, Observation, compare
@@ -67,27 +68,49 @@ def tag_of(build: str) -> str:
 
 
 def _se(sampling_se: dict, levels: dict, build: str, operation: str, metric: str, relative: bool) -> float | None:
-    """A value's sampling error, in the value's own unit (a share of the build's level when relative)."""
+    """A value's sampling error, in the value's own unit (divided by the host-wide factor when relative)."""
     se = sampling_se.get((build, operation, metric))
     if se is None or not relative:
         return se
-    level = levels.get((build, metric))
+    level = levels.get((build, operation, metric))
     return se / level if level else None
 
 
-def _levels(frame: pd.DataFrame) -> dict[tuple[str, str], float]:
-    ops = frame[(frame["operation"] != ALL_OPERATIONS) & frame["metric"].isin(LATENCY)]
-    return {k: float(v) for k, v in ops.groupby(["build", "metric"])["value"].median().items()}
+def _levels(frame: pd.DataFrame, candidate: str) -> dict[tuple[str, str, str], float]:
+    """(build, operation, metric) -> the build's host-wide factor, as seen from that operation.
+
+    Per metric, each operation's usual latency is its median over the earlier builds; a build's
+    factor is the median, over its OTHER operations, of how far each is from its usual latency
+    (in logs, so a host twice as slow gives 2 whatever the operation). Comparing deviations rather
+    than raw latencies keeps one slowed operation from moving the other operations' yardstick, and
+    leaving the operation itself out keeps it from raising its own.
+    """
+    ops = frame[(frame["operation"] != ALL_OPERATIONS) & frame["metric"].isin(LATENCY) & (frame["value"] > 0)]
+    levels: dict[tuple[str, str, str], float] = {}
+    for metric, group in ops.groupby("metric"):
+        logs = group.pivot_table(index="build", columns="operation", values="value", aggfunc="first")
+        logs = np.log(logs.astype(float))
+        earlier = logs.drop(index=candidate, errors="ignore")
+        usual = (earlier if len(earlier) else logs).median(skipna=True)
+        deviation = logs - usual
+        for build, row in deviation.iterrows():
+            present = row.dropna()
+            for operation in present.index:
+                others = present.drop(operation)
+                if len(others):
+                    levels[(str(build), str(operation), str(metric))] = float(np.exp(others.median()))
+    return levels
 
 
-def _relative(frame: pd.DataFrame, levels: dict[tuple[str, str], float]) -> pd.DataFrame:
-    """Operation latency as a share of its build's median operation latency (same metric)."""
-    level = pd.Series([levels.get(key) for key in zip(frame["build"], frame["metric"], strict=True)],
-                      index=frame.index, dtype=float)
+def _relative(frame: pd.DataFrame, levels: dict[tuple[str, str, str], float]) -> pd.DataFrame:
+    """Operation latency with its build's host-wide factor divided out (see `_levels`)."""
+    keys = zip(frame["build"], frame["operation"], frame["metric"], strict=True)
+    level = pd.Series([levels.get(key) for key in keys], index=frame.index, dtype=float)
     mask = (frame["operation"] != ALL_OPERATIONS) & frame["metric"].isin(LATENCY) & (level.fillna(0) > 0)
     rel = frame.copy()
     rel.loc[mask, "value"] = frame.loc[mask, "value"] / level[mask]
     return rel
+
 
 def analyze(
     history: pd.DataFrame,
@@ -114,15 +137,16 @@ def analyze(
         from ult_pipeline.analysis.sampling import sampling_errors
 
         sampling_se = sampling_errors(frame, builds)
-    levels = _levels(frame) if normalize else {}
-    if normalize:
-        frame = _relative(frame, levels)
+    levels = _levels(frame, candidate) if normalize else {}
+    normalized = _relative(frame, levels) if normalize else frame
     rows = []
     for (operation, metric), group in frame.groupby(["operation", "metric"], sort=True):
-        by_build = group.set_index("build")["value"]
+        # Relative only when every build of the series has other operations to measure it against.
+        relative = normalize and metric in LATENCY and operation != ALL_OPERATIONS and all(
+            (b, operation, metric) in levels for b in group["build"])
+        by_build = (normalized.loc[group.index] if relative else group).set_index("build")["value"]
         if candidate not in by_build.index:
             continue
-        relative = normalize and metric in LATENCY and operation != ALL_OPERATIONS
 
         series = [Observation(b, float(by_build[b]), _se(sampling_se, levels, b, operation, metric, relative))
                   for b in builds if b in by_build.index]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,10 +51,14 @@ def slow_build(build: DemoBuild, baseline_p50_ms: float | None) -> DemoBuild:
     return DemoBuild(build.tag, knobs, f"{build.what} (+{extra_ms} ms on a {baseline_p50_ms or 0:.2f} ms median)")
 
 
-def operation_p50(instance: dg.DagsterInstance, partition: str, operation: str) -> float | None:
-    table = latest_metadata(instance, "k6_results", [partition]).get(partition, {}).get("operations")
-    rows = [r.data for r in (table.records if table is not None else []) if r.data.get("operation") == operation]
-    return float(rows[0]["p50"]) if rows else None
+def baseline_p50(instance: dg.DagsterInstance, partitions: list[str], operation: str) -> float | None:
+    """The operation's median latency over the earlier builds (the median of their p50s)."""
+    values = []
+    for meta in latest_metadata(instance, "k6_results", partitions).values():
+        table = meta.get("operations")
+        values += [float(r.data["p50"]) for r in (table.records if table is not None else [])
+                   if r.data.get("operation") == operation]
+    return statistics.median(values) if values else None
 
 
 @dataclass(frozen=True)
@@ -148,13 +153,13 @@ def run_demo(options: DemoOptions, echo: Callable[[str], None]) -> int:
         echo(f"Dagster UI: {ui}")
         lines = []
         with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
-            baseline_partition = None
+            earlier: list[str] = []
             for build in BUILDS:
                 if build is BUILDS[-1]:
-                    build = slow_build(build, operation_p50(instance, baseline_partition, SLOW_OPERATION))
+                    build = slow_build(build, baseline_p50(instance, earlier, SLOW_OPERATION))
                 pushed = sandbox_aws.push(settings.aws_port, build.tag, build.knobs)
                 partition = f"{build.tag}-{pushed['digest'][7:19]}"
-                baseline_partition = baseline_partition or partition
+                earlier.append(partition)
                 echo(f"pushed {build.tag} ({build.what}); waiting for the sensor's run of {partition}")
                 started = time.monotonic()
                 run = _wait_for_run(instance, partition, options.run_timeout_s)

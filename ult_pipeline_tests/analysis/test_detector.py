@@ -105,6 +105,34 @@ def test_insufficient_history():
     assert nan_candidate.verdict == "insufficient history" and math.isnan(nan_candidate.value)
 
 
+def test_two_builds_of_history_a_little_noisier_than_the_floor_still_see_a_large_step():
+    # Two baseline runs 8 % apart (just above a 5 % floor) used to leave ~0.6 degrees of freedom,
+    # so even +40 % was "unchanged"; 4 % apart, the same step was suspected: a cliff.
+    config = DetectorConfig(noise_floor_cv=0.05)
+    for spread in (0.04, 0.08, 0.12):
+        result = compare(obs([100.0, 100.0 * (1 + spread), 140.0]), config)
+        assert (result.verdict, result.confidence) == ("regressed", "suspected"), (spread, result)
+    # The history's own spread still counts: +20 % over two close runs is suspected, +20 % over
+    # two runs 40 % apart is not.
+    assert compare(obs([100.0, 104.0, 122.4]), config).verdict == "regressed"
+    assert compare(obs([100.0, 140.0, 141.6]), config).verdict == "unchanged"
+
+
+def test_the_floor_prior_fades_out_as_the_history_grows_and_never_confirms():
+    from ult_pipeline.analysis.detector import _run_to_run_variance
+
+    floor = 0.05**2
+    for pooled in (True, False):  # below the floor: the floor
+        assert _run_to_run_variance(0.01**2, 0.6, floor, 10.0, pooled) == (floor, 10.0)
+    short_var, short_df = _run_to_run_variance(0.10**2, 0.6, floor, 10.0, pooled=True)
+    assert floor < short_var < 0.10**2 and short_df == 10.0  # mostly the prior
+    assert _run_to_run_variance(0.10**2, 15.0, floor, 10.0, pooled=True) == (0.10**2, 15.0)  # the history alone
+    # Continuous where the prior runs out.
+    assert _run_to_run_variance(0.10**2, 9.999, floor, 10.0, pooled=True)[0] == pytest.approx(0.10**2, rel=1e-3)
+    # The windows that confirm stand on the history alone.
+    assert _run_to_run_variance(0.10**2, 0.6, floor, 10.0, pooled=False) == (0.10**2, 0.6)
+
+
 def test_constant_series():
     result = compare(obs([100.0] * 20 + [100.0]))
     assert result.verdict == "unchanged" and result.change_pct == 0.0

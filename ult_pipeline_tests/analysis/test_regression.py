@@ -36,6 +36,21 @@ def test_a_same_speed_rebuild_on_a_noisy_host_is_not_regressed():
     assert overall(verdicts) in ("unchanged", "improved"), verdicts
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_the_build_median_operation_slowed_on_a_short_noisy_history_is_regressed_and_only_it(seed):
+    # The demo's situation: two builds of history, the first on a busy host (everything ~1.6x),
+    # then the operation that sits at the build's median latency gets 35 % slower. It must not
+    # drag the other operations' yardstick with it (they would look faster) or hide its own step.
+    frame = history(3, slow_op="orgMemberships", slow_from=2, factor=1.35, seed=seed)
+    first = frame["build"] == build_order(frame)[0]
+    latency = frame["metric"].isin(["p50", "p95", "p99"])
+    frame.loc[first & latency, "value"] *= 1.6
+    verdicts = verdicts_for(frame)
+    assert verdicts.loc["orgMemberships", "verdict"] == "regressed", verdicts
+    others = verdicts.drop(index=["orgMemberships", "__all__"])
+    assert set(others["verdict"]) == {"unchanged"}, others
+
+
 def test_insufficient_history_and_the_baseline_policies():
     frame = history(2)
     assert overall(raw_verdicts(frame)) == "insufficient history"
