@@ -121,11 +121,13 @@ def analyze(
     normalize: bool = True,
     sampling_se: dict[tuple[str, str, str], float] | None = None,
     noise_floor_cv: float = 0.05,
+    suspect_alpha: float = 0.05,
 ) -> pd.DataFrame:
     """One row per operation and metric: the candidate build against its baseline builds.
 
     ``sampling_se``: (build, operation, metric) -> standard error of that value from the build's
     own samples; default: bootstrapped from the builds' raw samples where `samples_path` has them.
+    ``suspect_alpha``: family-wise error rate a "suspected" verdict must survive (see `family_wise`).
     """
     order = build_order(history)
     if candidate not in order:
@@ -158,7 +160,48 @@ def analyze(
         row = asdict(result)
         row["change_points"] = ",".join(series[i].build for i in result.change_points if i < len(series))
         rows.append({"operation": operation, "metric": metric, "relative": relative, **row})
-    return pd.DataFrame(rows)
+    return family_wise(pd.DataFrame(rows), suspect_alpha)
+
+
+# A build is tested on every operation and metric at once: ~8 operations x 4 deciding metrics.
+# At a per-series alpha of 1 %, about one build in four would be "suspected" somewhere by chance
+# (in 13 demo runs, identical images' tails differed by up to 50 %, as their sampling error says).
+# Two families, each held to a family-wise error rate with Holm's step-down: the medians (the
+# primary measure, least noisy) and the tails with the error rates. Holm rather than
+# Benjamini-Hochberg: two chance tail suspicions together passed BH in a demo run.
+# `confirmed` verdicts keep their own, stricter, tests.
+SUSPICION_FAMILIES = (("p50",), ("p95", "p99", "error_rate"))
+
+
+def holm(p_values: np.ndarray) -> np.ndarray:
+    """Holm-adjusted p-values: the i-th smallest times (m - i + 1), made monotone, at most 1."""
+    p = np.asarray(p_values, dtype=float)
+    order = np.argsort(p)
+    scaled = np.minimum((len(p) - np.arange(len(p))) * p[order], 1.0)
+    adjusted = np.empty_like(p)
+    adjusted[order] = np.maximum.accumulate(scaled)
+    return adjusted
+
+
+def family_wise(table: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """A "suspected" verdict stands only when it survives the family-wise error rate `alpha` of its family.
+
+    Adds `p_adjusted` (Holm, per family, over the operations' tests that were made).
+    """
+    if table.empty:
+        return table
+    table = table.copy()
+    table["p_adjusted"] = np.nan
+    for metrics in SUSPICION_FAMILIES:
+        family = table[table["metric"].isin(metrics) & (table["operation"] != ALL_OPERATIONS)
+                       & table["p_value"].notna()]
+        if family.empty:
+            continue
+        table.loc[family.index, "p_adjusted"] = holm(family["p_value"].to_numpy(dtype=float))
+    demote = (table["confidence"] == "suspected") & (table["p_adjusted"] >= alpha)
+    table.loc[demote, "verdict"] = UNCHANGED
+    table.loc[demote, "confidence"] = None
+    return table
 
 
 def operation_verdicts(table: pd.DataFrame) -> pd.DataFrame:

@@ -51,6 +51,42 @@ def test_the_build_median_operation_slowed_on_a_short_noisy_history_is_regressed
     assert set(others["verdict"]) == {"unchanged"}, others
 
 
+def test_holm_adjusted_p_values():
+    from ult_pipeline.analysis.regression import holm
+
+    # Sorted 0.01, 0.02, 0.04 -> 3 x 0.01, max(0.03, 2 x 0.02), max(0.04, 1 x 0.04); then at most 1.
+    assert holm([0.04, 0.01, 0.02]).tolist() == pytest.approx([0.04, 0.03, 0.04])
+    assert holm([0.5, 0.9]).tolist() == pytest.approx([1.0, 1.0])
+
+
+def test_a_suspicion_must_survive_the_family_wise_error_rate_of_its_family():
+    from ult_pipeline.analysis.regression import family_wise
+
+    ops = ["a", "b", "c", "d", "e", "f", "g", "h"]
+    rows = [{"operation": op, "metric": metric, "verdict": "unchanged", "confidence": None, "p_value": 0.4}
+            for op in ops for metric in ("p50", "p95", "p99", "error_rate")]
+    rows.append({"operation": "__all__", "metric": "p95", "verdict": "regressed", "confidence": "suspected",
+                 "p_value": 0.003})
+    table = pd.DataFrame(rows)
+
+    def mark(op, metric, p):
+        at = (table["operation"] == op) & (table["metric"] == metric)
+        table.loc[at, ["verdict", "confidence", "p_value"]] = ["regressed", "suspected", p]
+
+    mark("a", "p50", 0.0011)  # the demo's weakest real +30 %: one of 8 medians
+    # Two noisy tails at once, each one of 24 tail tests (a demo run had exactly these): chance.
+    mark("b", "p95", 0.0039)
+    mark("c", "p99", 0.0040)
+    judged = family_wise(table, 0.05).set_index(["operation", "metric"])
+    assert judged.loc[("a", "p50"), "verdict"] == "regressed"
+    assert judged.loc[("a", "p50"), "p_adjusted"] == pytest.approx(0.0011 * 8)
+    for tail in (("b", "p95"), ("c", "p99")):
+        assert judged.loc[tail, "verdict"] == "unchanged" and pd.isna(judged.loc[tail, "confidence"])
+    assert judged.loc[("b", "p95"), "p_adjusted"] == pytest.approx(0.0039 * 24)
+    # The build-wide row is outside both families.
+    assert judged.loc[("__all__", "p95"), "verdict"] == "regressed"
+
+
 def test_insufficient_history_and_the_baseline_policies():
     frame = history(2)
     assert overall(raw_verdicts(frame)) == "insufficient history"
