@@ -134,7 +134,7 @@ def analyze(
         raise HistoryError(f"build {candidate!r} is not in the history")
     earlier = baseline.earlier_builds(order, candidate, tag_of)
     builds = [*earlier, candidate]
-    frame = history[history["build"].isin(builds)]
+    frame = history[history["build"].isin(builds)].reset_index(drop=True)
     if sampling_se is None:
         from ult_pipeline.analysis.sampling import sampling_errors
 

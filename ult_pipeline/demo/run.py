@@ -1,6 +1,7 @@
 """`ult demo`: sandbox + Dagster, three pushed images, one load test each, then a summary.
 
-Images: a baseline, a rebuild of the same speed, and a build 30 % slower on one operation
+Images: a baseline, two rebuilds of the same speed (the second is the first build with enough
+history to be judged: it must come out not regressed), and a build 30 % slower on one operation
 whose own telemetry is switched off (so the regression and the telemetry gap both show).
 Every build's run is started by the ECR sensor, exactly as in production.
 """
@@ -39,6 +40,7 @@ SLOWDOWN = 0.30
 BUILDS = (
     DemoBuild("v1.0.0", ServiceKnobs(), "baseline"),
     DemoBuild("v1.0.1", ServiceKnobs(), "rebuild, same speed"),
+    DemoBuild("v1.0.2", ServiceKnobs(), "rebuild, same speed"),
     # Its knobs are set once the baseline is measured: see slow_build().
     DemoBuild("v1.1.0", ServiceKnobs(), f"+30 % latency on {SLOW_OPERATION}, its telemetry off"),
 )
