@@ -122,6 +122,12 @@ class _Window:
     build_sd: float  # run-to-run sd of one build from the baseline (incl. its sampling), working scale
 
 
+def _expm1(x: float) -> float:
+    """exp(x) - 1 that says "unbounded" instead of overflowing: a t quantile with well under one
+    degree of freedom (two builds of baseline in a confirmation window) can be astronomically large."""
+    return math.expm1(x) if x < 700.0 else math.inf
+
+
 def _finite(x: float | None) -> bool:
     return x is not None and math.isfinite(x)
 
@@ -253,7 +259,7 @@ def compare(series: list[Observation], config: DetectorConfig = DetectorConfig()
         """(percent change, absolute change) of a working-scale difference from the window's level."""
         if log_scale:
             base_value = math.exp(w.level)
-            return math.expm1(d) * 100.0, base_value * math.expm1(d)
+            return _expm1(d) * 100.0, base_value * _expm1(d)
         return (d / abs(w.level) * 100.0 if w.level != 0 else None), d
 
     def material(w: _Window) -> bool:
@@ -298,8 +304,8 @@ def compare(series: list[Observation], config: DetectorConfig = DetectorConfig()
     # Run-to-run noise of one build (from the history before the candidate) and what it lets us see.
     total_sd = single.build_sd
     if log_scale:
-        noise_cv = math.expm1(total_sd) * 100.0
-        mdc = math.expm1(_MDC_Z * single.se) * 100.0
+        noise_cv = _expm1(total_sd) * 100.0
+        mdc = _expm1(_MDC_Z * single.se) * 100.0
     else:
         noise_cv = total_sd / abs(single.level) * 100.0 if single.level != 0 else None
         mdc = _MDC_Z * single.se / abs(single.level) * 100.0 if single.level != 0 else None
@@ -307,7 +313,7 @@ def compare(series: list[Observation], config: DetectorConfig = DetectorConfig()
     if 2 in windows:
         w2 = windows[2]
         zc = float(special.stdtrit(w2.df, 1.0 - config.alpha_confirm) + special.ndtri(0.80))
-        mdc_confirm = math.expm1(zc * w2.se) * 100.0 if log_scale else (
+        mdc_confirm = _expm1(zc * w2.se) * 100.0 if log_scale else (
             zc * w2.se / abs(w2.level) * 100.0 if w2.level != 0 else None)
 
     cps: tuple[int, ...] = ()
@@ -354,7 +360,7 @@ def confirm_paired(candidate_runs: list[float], baseline_runs: list[float], tole
 
     def pct(x: float) -> float:
         if relative:
-            return math.expm1(x) * 100.0
+            return _expm1(x) * 100.0
         return x / abs(ref) * 100.0 if ref != 0 else math.copysign(math.inf, x) if x else 0.0
 
     estimate = hodges_lehmann(d)

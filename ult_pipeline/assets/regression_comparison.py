@@ -1,5 +1,7 @@
 """`regression_comparison`: did this build make the service slower than the builds before it?"""
 
+import math
+
 import dagster as dg
 import pandas as pd
 from pydantic import Field
@@ -33,7 +35,8 @@ def verdict_table(verdicts: pd.DataFrame) -> dg.TableMetadataValue:
     records = []
     for row in verdicts[columns].to_dict(orient="records"):
         records.append(dg.TableRecord({
-            k: (round(float(v), 2) if isinstance(v, float) and pd.notna(v) else ("" if v is None or (isinstance(v, float) and pd.isna(v)) else v))
+            k: (round(float(v), 2) if isinstance(v, float) and math.isfinite(v)
+                else ("" if v is None or isinstance(v, float) else v))
             for k, v in row.items()
         }))
     schema = dg.TableSchema(columns=[dg.TableColumn(c, "float" if c.endswith("pct") else "string") for c in columns])

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
+import pandas as pd
 
 from ult_pipeline.analysis.history import HistoryError, build_order, read_csv
 from ult_pipeline.analysis.regression import (
@@ -20,6 +22,12 @@ from ult_pipeline.analysis.regression import (
 )
 
 EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """Rows for strict JSON: NaN and an unbounded interval end become null."""
+    finite = frame.replace([np.inf, -np.inf], np.nan)
+    return finite.astype(object).where(finite.notna(), None).to_dict(orient="records")
 
 
 @click.command("analyze")
@@ -53,9 +61,8 @@ def analyze_command(history_csv, build, baseline, tolerance_pct, no_normalize, o
     verdicts = operation_verdicts(table)
     verdict = overall(verdicts)
     if output == "json":
-        click.echo(json.dumps({"build": candidate, "verdict": verdict,
-                               "operations": verdicts.to_dict(orient="records"),
-                               "metrics": table.to_dict(orient="records")}, indent=2, default=str))
+        click.echo(json.dumps({"build": candidate, "verdict": verdict, "operations": _records(verdicts),
+                               "metrics": _records(table)}, indent=2, default=str, allow_nan=False))
     else:
         click.echo(f"build {candidate}: {verdict}")
         shown = verdicts[["operation", "verdict", "confidence", "p95_change_pct", "p95_ci_low_pct",

@@ -41,3 +41,18 @@ def test_bad_input_exits_2_naming_the_problem(tmp_path):
     result = analyze(str(short))
     assert result.returncode == 2 and "needs at least 2" in result.stderr
     assert analyze(str(tmp_path / "nope.csv")).returncode == 2
+
+
+def test_json_output_is_strict_json_even_with_unbounded_intervals(tmp_path):
+    # Four builds, the first two far apart: a confirmation window's interval has no upper bound.
+    frame = history(4, cv=0.2, seed=5)
+    path = tmp_path / "scattered.csv"
+    frame.to_csv(path, index=False)
+    result = analyze(str(path), "--output", "json")
+    assert result.returncode in (0, 1), result.stderr
+
+    def refuse(constant):
+        raise AssertionError(f"{constant} is not JSON")
+
+    parsed = json.loads(result.stdout, parse_constant=refuse)
+    assert parsed["metrics"] and all("p_adjusted" in row for row in parsed["metrics"])

@@ -133,6 +133,14 @@ def test_the_floor_prior_fades_out_as_the_history_grows_and_never_confirms():
     assert _run_to_run_variance(0.10**2, 0.6, floor, 10.0, pooled=False) == (0.10**2, 0.6)
 
 
+def test_a_confirmation_window_over_two_scattered_builds_reports_an_unbounded_interval_not_an_error():
+    # Four builds: the window of the last two has a baseline of two runs 40 % apart, i.e. well under
+    # one degree of freedom; its t quantile is astronomically large (a demo run crashed on it).
+    result = compare(obs([100.0, 140.0, 101.0, 131.0]), DetectorConfig(noise_floor_cv=0.05))
+    assert result.verdict in ("unchanged", "regressed")
+    assert result.mdc_confirm_pct is not None and result.mdc_confirm_pct > 100.0
+
+
 def test_constant_series():
     result = compare(obs([100.0] * 20 + [100.0]))
     assert result.verdict == "unchanged" and result.change_pct == 0.0
