@@ -10,24 +10,23 @@ from ult_pipeline.analysis.report import write_report
 from ult_pipeline.resources.target import ResultsStoreResource
 
 
-def verdicts_by_build(instance: dg.DagsterInstance, builds: list[str]) -> pd.DataFrame:
+def _table_rows(instance: dg.DagsterInstance, asset: str, builds: list[str]) -> list[dict]:
+    """The rows of each build's `operations` table metadata of `asset`, with the build."""
     rows = []
-    for build, meta in latest_metadata(instance, "regression_comparison", builds).items():
+    for build, meta in latest_metadata(instance, asset, builds).items():
         table = meta.get("operations")
-        for record in (table.records if table is not None else []):
-            rows.append({"build": build, **dict(record.data)})
-    return pd.DataFrame(rows, columns=["build", "operation", "verdict", "confidence", "p95_change_pct",
-                                       "p95_ci_low_pct", "p95_ci_high_pct", "p95_mdc_pct", "noise_cv_pct",
-                                       "regressed_metrics"])
+        rows += [{"build": build, **dict(record.data)} for record in (table.records if table is not None else [])]
+    return rows
+
+
+def verdicts_by_build(instance: dg.DagsterInstance, builds: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(_table_rows(instance, "regression_comparison", builds),
+                        columns=["build", "operation", "verdict", "confidence", "p95_change_pct", "p95_ci_low_pct",
+                                 "p95_ci_high_pct", "p95_mdc_pct", "noise_cv_pct", "regressed_metrics"])
 
 
 def telemetry_by_build(instance: dg.DagsterInstance, builds: list[str]) -> pd.DataFrame:
-    rows = []
-    for build, meta in latest_metadata(instance, "telemetry_gap", builds).items():
-        table = meta.get("operations")
-        for record in (table.records if table is not None else []):
-            rows.append({"build": build, **dict(record.data)})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(_table_rows(instance, "telemetry_gap", builds))
 
 
 @dg.asset(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from ariadne import MutationType, ObjectType, QueryType
@@ -13,6 +12,7 @@ from ..errors import check_input_length, raise_if_any
 from ..filters import as_uuid
 from ..paging import fetch_nodes
 from .common import aliases, connection, in_input_order, node_by_id, nodes, optional_node, require_permission
+from .create import create_in_organizations
 from .membership_input import (
     duplicate_problems,
     inner_length_problems,
@@ -116,23 +116,10 @@ async def resolve_legacy_teachers(cls: dict, info: Any) -> list[dict]:
 
 @mutation.field("createClasses")
 async def resolve_create_classes(_: Any, info: Any, input: list[dict]) -> dict:
-    check_input_length(input)
-    orgs = [as_uuid(item["organizationId"]) for item in input]
-    await require_permission(info, "create_class_20224", [o or "" for o in orgs])
-    problems, orgs = await missing_parent_problems(
-        info, input, "organizationId", "organization", "organization_id", "Organization"
-    )
-    raise_if_any(problems)
-    ids = [str(uuid.uuid4()) for _ in input]
-    conn = await context_of(info).db.connection()
-    async with conn.transaction():
-        await conn.execute(
-            'INSERT INTO class (class_id, class_name, shortcode, "organizationOrganizationId") '
-            "SELECT * FROM unnest(%s::uuid[], %s::varchar[], %s::varchar[], %s::uuid[])",
-            [ids, [item["name"] for item in input], [item.get("shortcode") for item in input], orgs],
-        )
-    rows = await fetch_nodes(context_of(info).db, e.CLASS, [("c.class_id = ANY(%s::uuid[])", [ids])])
-    return {"classes": in_input_order(rows, ids)}
+    return {"classes": await create_in_organizations(
+        info, input, permission="create_class_20224", entity=e.CLASS, table="class", id_column="class_id",
+        name_column="class_name", shortcode_key="shortcode",
+    )}
 
 
 # --- addStudentsToClasses / addTeachersToClasses ---

@@ -135,6 +135,30 @@ def aliases(object_type: ObjectType, mapping: dict[str, str]) -> None:
         object_type.set_field(name, _getter(source))
 
 
+def membership_fields(node: ObjectType, legacy: ObjectType, *, parent_field: str, parent: Entity, parent_key: str,
+                      roles_clause: Callable[[dict], Clause]) -> None:
+    """The fields an organization or school membership has in both its shapes (the connection node
+    and the legacy type): its user, its parent, and its roles (a connection, or a list)."""
+
+    async def resolve_user(membership: dict, info: Any) -> dict | None:
+        return await optional_node(info, e.USER, membership["user_id"])
+
+    async def resolve_parent(membership: dict, info: Any) -> dict | None:
+        return await optional_node(info, parent, membership[parent_key])
+
+    async def resolve_roles_connection(membership: dict, info: Any, **args: Any) -> dict:
+        return await connection(info, e.ROLE, args, [roles_clause(membership)])
+
+    async def resolve_roles(membership: dict, info: Any) -> list[dict]:
+        return await nodes(info, e.ROLE, [roles_clause(membership)])
+
+    for shape in (node, legacy):
+        shape.set_field("user", resolve_user)
+        shape.set_field(parent_field, resolve_parent)
+    node.set_field("rolesConnection", resolve_roles_connection)
+    legacy.set_field("roles", resolve_roles)
+
+
 def _getter(source: str) -> Callable[..., Any]:
     def resolve(obj: dict, _info: Any, **_kwargs: Any) -> Any:
         return obj.get(source)

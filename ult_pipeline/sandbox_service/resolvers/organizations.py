@@ -27,9 +27,9 @@ from .common import (
     connection,
     existing_ids,
     in_input_order,
+    membership_fields,
     node_by_id,
     nodes,
-    optional_node,
     require_permission,
 )
 from .membership_input import (
@@ -188,26 +188,8 @@ def _membership_roles_clause(membership: dict) -> tuple[str, list]:
     )
 
 
-@membership_node.field("user")
-@legacy_membership.field("user")
-async def resolve_membership_user(membership: dict, info: Any) -> dict | None:
-    return await optional_node(info, e.USER, membership["user_id"])
-
-
-@membership_node.field("organization")
-@legacy_membership.field("organization")
-async def resolve_membership_organization(membership: dict, info: Any) -> dict | None:
-    return await optional_node(info, e.ORGANIZATION, membership["organization_id"])
-
-
-@membership_node.field("rolesConnection")
-async def resolve_membership_roles_connection(membership: dict, info: Any, **args: Any) -> dict:
-    return await connection(info, e.ROLE, args, [_membership_roles_clause(membership)])
-
-
-@legacy_membership.field("roles")
-async def resolve_membership_roles(membership: dict, info: Any) -> list[dict]:
-    return await nodes(info, e.ROLE, [_membership_roles_clause(membership)])
+membership_fields(membership_node, legacy_membership, parent_field="organization", parent=e.ORGANIZATION,
+                  parent_key="organization_id", roles_clause=_membership_roles_clause)
 
 
 @legacy_membership.field("checkAllowed")

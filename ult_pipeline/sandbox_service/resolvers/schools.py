@@ -3,7 +3,6 @@ addClassesToSchools."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from ariadne import MutationType, ObjectType, QueryType
@@ -24,11 +23,13 @@ from .common import (
     connection,
     existing_ids,
     in_input_order,
+    membership_fields,
     node_by_id,
     nodes,
     optional_node,
     require_permission,
 )
+from .create import create_in_organizations
 from .membership_input import (
     duplicate_problems,
     inner_length_problems,
@@ -119,26 +120,8 @@ def _school_membership_roles_clause(membership: dict) -> tuple[str, list]:
     )
 
 
-@school_membership_node.field("user")
-@legacy_school_membership.field("user")
-async def resolve_school_membership_user(membership: dict, info: Any) -> dict | None:
-    return await optional_node(info, e.USER, membership["user_id"])
-
-
-@school_membership_node.field("school")
-@legacy_school_membership.field("school")
-async def resolve_school_membership_school(membership: dict, info: Any) -> dict | None:
-    return await optional_node(info, e.SCHOOL, membership["school_id"])
-
-
-@school_membership_node.field("rolesConnection")
-async def resolve_school_membership_roles_connection(membership: dict, info: Any, **args: Any) -> dict:
-    return await connection(info, e.ROLE, args, [_school_membership_roles_clause(membership)])
-
-
-@legacy_school_membership.field("roles")
-async def resolve_school_membership_roles(membership: dict, info: Any) -> list[dict]:
-    return await nodes(info, e.ROLE, [_school_membership_roles_clause(membership)])
+membership_fields(school_membership_node, legacy_school_membership, parent_field="school", parent=e.SCHOOL,
+                  parent_key="school_id", roles_clause=_school_membership_roles_clause)
 
 
 @legacy_school_membership.field("checkAllowed")
@@ -154,23 +137,10 @@ async def resolve_school_check_allowed(membership: dict, info: Any, permission_n
 
 @mutation.field("createSchools")
 async def resolve_create_schools(_: Any, info: Any, input: list[dict]) -> dict:
-    check_input_length(input)
-    orgs = [as_uuid(item["organizationId"]) for item in input]
-    await require_permission(info, "create_school_20220", [o or "" for o in orgs])
-    problems, orgs = await missing_parent_problems(
-        info, input, "organizationId", "organization", "organization_id", "Organization"
-    )
-    raise_if_any(problems)
-    ids = [str(uuid.uuid4()) for _ in input]
-    conn = await context_of(info).db.connection()
-    async with conn.transaction():
-        await conn.execute(
-            'INSERT INTO school (school_id, school_name, shortcode, "organizationOrganizationId") '
-            "SELECT * FROM unnest(%s::uuid[], %s::varchar[], %s::varchar[], %s::uuid[])",
-            [ids, [item["name"] for item in input], [item.get("shortCode") for item in input], orgs],
-        )
-    rows = await fetch_nodes(context_of(info).db, e.SCHOOL, [("s.school_id = ANY(%s::uuid[])", [ids])])
-    return {"schools": in_input_order(rows, ids)}
+    return {"schools": await create_in_organizations(
+        info, input, permission="create_school_20220", entity=e.SCHOOL, table="school", id_column="school_id",
+        name_column="school_name", shortcode_key="shortCode",
+    )}
 
 
 # --- addUsersToSchools ---
