@@ -9,9 +9,16 @@ from ariadne import MutationType, ObjectType, QueryType
 from .. import entities as e
 from ..context import context_of
 from ..errors import check_input_length, raise_if_any
-from ..filters import as_uuid
 from ..paging import fetch_nodes
-from .common import aliases, connection, in_input_order, node_by_id, nodes, optional_node, require_permission
+from .common import (
+    aliases,
+    connection,
+    in_input_order,
+    nodes,
+    optional_node,
+    require_permission,
+    root_fields,
+)
 from .create import create_in_organizations
 from .membership_input import (
     duplicate_problems,
@@ -46,20 +53,7 @@ def _class_schools_clause(class_id: str) -> tuple[str, list]:
     )
 
 
-@query.field("classesConnection")
-async def resolve_classes_connection(_: Any, info: Any, **args: Any) -> dict:
-    return await connection(info, e.CLASS, args)
-
-
-@query.field("classNode")
-async def resolve_class_node(_: Any, info: Any, id: str) -> dict:
-    return await node_by_id(info, e.CLASS, id)
-
-
-@query.field("class")
-async def resolve_legacy_class_query(_: Any, info: Any, class_id: str) -> dict | None:
-    rows = await nodes(info, e.CLASS, [("c.class_id = %s::uuid", [as_uuid(class_id) or e.NO_ID])], scoped=True)
-    return rows[0] if rows else None
+root_fields(query, e.CLASS, connection_field="classesConnection", node_field="classNode", legacy_field="class", legacy_arg="class_id")
 
 
 @query.field("classes")

@@ -135,6 +135,28 @@ def aliases(object_type: ObjectType, mapping: dict[str, str]) -> None:
         object_type.set_field(name, _getter(source))
 
 
+def root_fields(query: ObjectType, entity: Entity, *, connection_field: str, node_field: str,
+                legacy_field: str | None = None, legacy_arg: str | None = None) -> None:
+    """An entity's root queries: its connection (`organizationsConnection`), its node by id
+    (`organizationNode`) and, where the legacy API has one, its legacy lookup by id (`organization`)."""
+
+    async def resolve_connection(_: Any, info: Any, **args: Any) -> dict:
+        return await connection(info, entity, args)
+
+    async def resolve_node(_: Any, info: Any, id: str) -> dict:
+        return await node_by_id(info, entity, id)
+
+    async def resolve_legacy(_: Any, info: Any, **args: Any) -> dict | None:
+        wanted = as_uuid(args[legacy_arg]) or e.NO_ID
+        rows = await nodes(info, entity, [(f"{entity.id_expr} = %s::uuid", [wanted])], scoped=True)
+        return rows[0] if rows else None
+
+    query.set_field(connection_field, resolve_connection)
+    query.set_field(node_field, resolve_node)
+    if legacy_field:
+        query.set_field(legacy_field, resolve_legacy)
+
+
 def membership_fields(node: ObjectType, legacy: ObjectType, *, parent_field: str, parent: Entity, parent_key: str,
                       roles_clause: Callable[[dict], Clause]) -> None:
     """The fields an organization or school membership has in both its shapes (the connection node

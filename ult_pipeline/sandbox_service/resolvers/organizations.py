@@ -28,9 +28,9 @@ from .common import (
     existing_ids,
     in_input_order,
     membership_fields,
-    node_by_id,
     nodes,
     require_permission,
+    root_fields,
 )
 from .membership_input import (
     duplicate_problems,
@@ -59,20 +59,7 @@ aliases(
 )
 
 
-@query.field("organizationsConnection")
-async def resolve_organizations_connection(_: Any, info: Any, **args: Any) -> dict:
-    return await connection(info, e.ORGANIZATION, args)
-
-
-@query.field("organizationNode")
-async def resolve_organization_node(_: Any, info: Any, id: str) -> dict:
-    return await node_by_id(info, e.ORGANIZATION, id)
-
-
-@query.field("organization")
-async def resolve_legacy_organization_query(_: Any, info: Any, organization_id: str) -> dict | None:
-    rows = await nodes(info, e.ORGANIZATION, [("o.organization_id = %s::uuid", [as_uuid(organization_id) or e.NO_ID])], scoped=True)
-    return rows[0] if rows else None
+root_fields(query, e.ORGANIZATION, connection_field="organizationsConnection", node_field="organizationNode", legacy_field="organization", legacy_arg="organization_id")
 
 
 @query.field("organizations")

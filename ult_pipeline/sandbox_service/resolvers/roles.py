@@ -7,8 +7,7 @@ from typing import Any
 from ariadne import ObjectType, QueryType
 
 from .. import entities as e
-from ..filters import as_uuid
-from .common import aliases, connection, node_by_id, nodes, optional_node
+from .common import aliases, connection, node_by_id, nodes, optional_node, root_fields
 
 query = QueryType()
 role_node = ObjectType("RoleConnectionNode")
@@ -36,25 +35,12 @@ def _role_permissions_clause(role_id: str) -> tuple[str, list]:
     )
 
 
-@query.field("rolesConnection")
-async def resolve_roles_connection(_: Any, info: Any, **args: Any) -> dict:
-    return await connection(info, e.ROLE, args)
-
-
-@query.field("roleNode")
-async def resolve_role_node(_: Any, info: Any, id: str) -> dict:
-    return await node_by_id(info, e.ROLE, id)
+root_fields(query, e.ROLE, connection_field="rolesConnection", node_field="roleNode", legacy_field="role", legacy_arg="role_id")
 
 
 @query.field("roles")
 async def resolve_legacy_roles(_: Any, info: Any) -> list[dict]:
     return await nodes(info, e.ROLE, [], scoped=True)
-
-
-@query.field("role")
-async def resolve_legacy_role(_: Any, info: Any, role_id: str) -> dict | None:
-    rows = await nodes(info, e.ROLE, [("r.role_id = %s::uuid", [as_uuid(role_id) or e.NO_ID])], scoped=True)
-    return rows[0] if rows else None
 
 
 @query.field("permissionsConnection")

@@ -24,10 +24,10 @@ from .common import (
     existing_ids,
     in_input_order,
     membership_fields,
-    node_by_id,
     nodes,
     optional_node,
     require_permission,
+    root_fields,
 )
 from .create import create_in_organizations
 from .membership_input import (
@@ -53,20 +53,7 @@ aliases(school_node, {"name": "school_name", "shortCode": "shortcode", "organiza
 aliases(school_membership_node, {"userId": "user_id", "schoolId": "school_id", "joinTimestamp": "join_timestamp"})
 
 
-@query.field("schoolsConnection")
-async def resolve_schools_connection(_: Any, info: Any, **args: Any) -> dict:
-    return await connection(info, e.SCHOOL, args)
-
-
-@query.field("schoolNode")
-async def resolve_school_node(_: Any, info: Any, id: str) -> dict:
-    return await node_by_id(info, e.SCHOOL, id)
-
-
-@query.field("school")
-async def resolve_legacy_school_query(_: Any, info: Any, school_id: str) -> dict | None:
-    rows = await nodes(info, e.SCHOOL, [("s.school_id = %s::uuid", [as_uuid(school_id) or e.NO_ID])], scoped=True)
-    return rows[0] if rows else None
+root_fields(query, e.SCHOOL, connection_field="schoolsConnection", node_field="schoolNode", legacy_field="school", legacy_arg="school_id")
 
 
 def _school_classes_clause(school_id: str) -> tuple[str, list]:

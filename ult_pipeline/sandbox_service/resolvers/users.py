@@ -11,7 +11,15 @@ from .. import entities as e
 from ..context import context_of
 from ..errors import check_input_length
 from ..paging import fetch_nodes
-from .common import aliases, connection, in_input_order, node_by_id, nodes, optional_node, require_permission
+from .common import (
+    aliases,
+    connection,
+    in_input_order,
+    nodes,
+    optional_node,
+    require_permission,
+    root_fields,
+)
 
 query = QueryType()
 mutation = MutationType()
@@ -24,14 +32,7 @@ aliases(
 )
 
 
-@query.field("usersConnection")
-async def resolve_users_connection(_: Any, info: Any, **args: Any) -> dict:
-    return await connection(info, e.USER, args)
-
-
-@query.field("userNode")
-async def resolve_user_node(_: Any, info: Any, id: str) -> dict:
-    return await node_by_id(info, e.USER, id)
+root_fields(query, e.USER, connection_field="usersConnection", node_field="userNode")
 
 
 @user_node.field("contactInfo")
