@@ -59,6 +59,9 @@ def seeded_dataset(
         )
     finally:
         client.close()
+    # Fresh tables have no planner statistics until autovacuum analyses them: without this, whether
+    # it did before or during the load test decided some operations' plans (see target_db.statistics).
+    analysed_tables, analyze_seconds = target_db.refresh_statistics()
     counts_table = dg.MetadataValue.table(
         records=[
             dg.TableRecord({"entity": k, "expected": prepared.expected_counts[k], "actual": prepared.actual_counts[k]})
@@ -83,6 +86,8 @@ def seeded_dataset(
             "wipe_strategy": prepared.wipe.strategy if prepared.wipe else "none",
             "wipe_seconds": dg.FloatMetadataValue(round(prepared.wipe.seconds + prepared.wipe.restart_seconds, 3))
             if prepared.wipe else dg.FloatMetadataValue(0.0),
+            "analysed_tables": analysed_tables,
+            "analyze_seconds": dg.FloatMetadataValue(round(analyze_seconds, 3)),
             "identities": prepared.identities,
             "identities_path": dg.MetadataValue.path(str(prepared.identities_path)),
         },

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from ult_pipeline.seeding.identities import DEV_ISSUER, DEV_SECRET, TokenSigner
 from ult_pipeline.target_api.client import GraphQLClient
+from ult_pipeline.target_db.statistics import refresh_statistics
 from ult_pipeline.target_db.wipe import RECREATE, STRATEGIES, WipeResult, wipe
 
 
@@ -39,6 +40,10 @@ class TargetDatabaseResource(dg.ConfigurableResource):
             sql_file=Path(self.in_place_sql_file) if self.in_place_sql_file else None,
             restart_service=restart_service,
         )
+
+    def refresh_statistics(self) -> tuple[int, float]:
+        """ANALYZE the service's tables after seeding: (tables, seconds)."""
+        return refresh_statistics(self.dsn, self.db_schema)
 
 
 class TokenSignerResource(dg.ConfigurableResource):

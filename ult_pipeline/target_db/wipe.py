@@ -86,7 +86,7 @@ def wipe(
                 conn.execute(script)
             conn.commit()
     except psycopg.OperationalError as err:
-        raise WipeError(f"cannot reach the target database to wipe it: {_without_password(str(err))}") from None
+        raise WipeError(f"cannot reach the target database to wipe it: {without_password(str(err))}") from None
     except psycopg.errors.LockNotAvailable:
         raise WipeError(
             f"the wipe waited {lock_timeout_s} s for a lock: something holds the tables "
@@ -98,6 +98,6 @@ def wipe(
     return WipeResult(strategy, environment, wiped - started, time.perf_counter() - wiped)
 
 
-def _without_password(message: str) -> str:
+def without_password(message: str) -> str:
     # libpq messages name host and port, not the password; still, never echo a DSN.
     return message.splitlines()[0] if message else message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import psycopg
@@ -84,3 +85,30 @@ def test_recreate_without_a_restart_is_refused_before_touching_anything(scratch_
 def test_an_unreachable_database_is_a_clear_error():
     with pytest.raises(WipeError, match="cannot reach"):
         wipe("postgresql://nobody@127.0.0.1:1/none", "loadtest", strategy=IN_PLACE)
+
+
+def test_refreshing_statistics_analyses_every_table_of_the_schema(scratch_db):
+    from ult_pipeline.target_db.statistics import refresh_statistics
+
+    def analysed(dsn):
+        with psycopg.connect(dsn) as conn:
+            rows = conn.execute("SELECT relname FROM pg_stat_user_tables "
+                                "WHERE schemaname = 'public' AND last_analyze IS NOT NULL").fetchall()
+        return {r[0] for r in rows}
+
+    assert analysed(scratch_db) == set()
+    tables, seconds = refresh_statistics(scratch_db, "public")
+    assert tables == 4 and seconds >= 0
+    # The statistics collector reports asynchronously: give it a moment.
+    deadline = time.monotonic() + 10
+    while analysed(scratch_db) != {"migrations", "organization", "user", "role"} and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert analysed(scratch_db) == {"migrations", "organization", "user", "role"}
+
+
+def test_refreshing_statistics_of_an_unreachable_database_is_a_clear_error():
+    from ult_pipeline.target_db.statistics import refresh_statistics
+
+    with pytest.raises(WipeError, match="cannot reach the target database to refresh its statistics") as err:
+        refresh_statistics("postgresql://ult:s3cret-pw@127.0.0.1:9/none?connect_timeout=2")
+    assert "s3cret-pw" not in str(err.value)
