@@ -28,3 +28,14 @@ def test_dg_check_defs_passes():
     result = subprocess.run([str(dg_cli), "check", "defs"], cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "All definitions loaded successfully" in result.stdout + result.stderr
+
+
+def test_nothing_heavy_runs_beside_a_load_test():
+    # One pool (limit 1, run granularity): a deploy, a wipe, a load test, an A/B confirmation or the
+    # CPU-heavy trend report never run at the same time as another of them.
+    from ult_pipeline.definitions import defs
+
+    pooled = {"target_deployment", "seeded_dataset", "k6_results", "telemetry_gap", "regression_comparison",
+              "trend_report"}
+    pools = {key.to_user_string(): asset.op.pool for asset in defs().assets for key in asset.keys}
+    assert {name: pools.get(name) for name in pooled} == dict.fromkeys(pooled, "load_test_target")

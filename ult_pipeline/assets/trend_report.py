@@ -32,6 +32,9 @@ def telemetry_by_build(instance: dg.DagsterInstance, builds: list[str]) -> pd.Da
 @dg.asset(
     group_name="trends",
     deps=[dg.AssetDep("regression_comparison")],
+    # Seconds of CPU (every build's analysis, charts), launched when a build's run ends, i.e. while
+    # the next build deploys and seeds: in the target's pool it runs between load tests, never beside one.
+    pool="load_test_target",
     description="Static HTML report (readable offline) of p95/p99 per operation across builds with change points "
     "and verdicts, error rate, throughput, data volume, and a table of builds; a PNG chart for the UI.",
 )

@@ -1,9 +1,9 @@
 """Planner statistics of a freshly seeded database, refreshed before the load test.
 
 Tables created by a wipe and filled by seeding have no statistics until autovacuum's analyze
-gets to them (every minute at best): a race with the load test that starts right after. The
-sandbox's demo showed it: the same image and data, one operation 25 % slower in one build. An
-explicit ANALYZE makes every build start from the same plans.
+gets to them (every minute at best): a race with the load test that starts right after, which
+can give the same image and data different plans in different builds. An explicit ANALYZE makes
+every build start from analysed tables.
 """
 
 from __future__ import annotations
