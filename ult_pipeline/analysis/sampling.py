@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ult_pipeline.analysis.detector import bootstrap_quantile_se
@@ -20,6 +21,36 @@ def _requests_file(samples_path: str) -> Path | None:
     return path if path.is_file() else None
 
 
+BATCHES = 6
+
+
+def batch_log_errors(frame: pd.DataFrame, batches: int = BATCHES) -> dict[tuple[str, str], float]:
+    """(operation, metric) -> standard error of log(percentile) relative to the other operations, by batch means.
+
+    The run is cut into `batches` equal slices of time; in each, every operation's percentile is
+    taken relative to the median of the other operations' (logs). Their spread across slices, over
+    sqrt(batches), is the error of the whole run's value: unlike a bootstrap of the samples, it sees a
+    host that was busy for part of the run, and an operation that reacts to it more than the others.
+    """
+    if frame.empty:
+        return {}
+    t = frame["time_ms"].to_numpy()
+    span = max(int(t.max() - t.min()), 1)
+    slice_of = np.minimum((t - t.min()) * batches // span, batches - 1)
+    out: dict[tuple[str, str], float] = {}
+    for metric, q in QUANTILES.items():
+        per = frame.assign(slice=slice_of).groupby(["slice", "operation"], observed=True)["duration_ms"].quantile(q)
+        logs = np.log(per.unstack("operation").clip(lower=1e-6))
+        if logs.shape[0] < 3 or logs.shape[1] < 3:
+            continue
+        for operation in logs.columns:
+            relative = logs[operation] - logs.drop(columns=operation).median(axis=1)
+            relative = relative.dropna()
+            if len(relative) >= 3:
+                out[(str(operation), metric)] = float(relative.std(ddof=1) / np.sqrt(len(relative)))
+    return out
+
+
 def sampling_errors(history: pd.DataFrame, builds: list[str]) -> dict[tuple[str, str, str], float]:
     """(build, operation, metric) -> standard error (ms) of that percentile, for builds whose samples exist."""
     errors: dict[tuple[str, str, str], float] = {}
@@ -30,12 +61,18 @@ def sampling_errors(history: pd.DataFrame, builds: list[str]) -> dict[tuple[str,
         path = _requests_file(str(samples_path))
         if path is None:
             continue
-        frame = pd.read_parquet(path, columns=["operation", "duration_ms"])
+        frame = pd.read_parquet(path, columns=["time_ms", "operation", "duration_ms"])
+        batch = batch_log_errors(frame)
         groups = {str(op): g["duration_ms"].to_numpy() for op, g in frame.groupby("operation", observed=True)}
         groups[ALL_OPERATIONS] = frame["duration_ms"].to_numpy()
         for operation, samples in groups.items():
             if len(samples) < 2:
                 continue
             for metric, q in QUANTILES.items():
-                errors[(build, operation, metric)] = bootstrap_quantile_se(samples, q)
+                se = bootstrap_quantile_se(samples, q)
+                # The batch-means error is of the log: in the value's unit it is that times the value.
+                log_se = batch.get((operation, metric))
+                if log_se is not None and len(samples):
+                    se = max(se, log_se * float(np.quantile(samples, q)))
+                errors[(build, operation, metric)] = se
     return errors

@@ -1,0 +1,39 @@
+"""Within-run errors of a build's percentiles: bootstrap and batch means (no Dagster)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ult_pipeline.analysis.sampling import batch_log_errors
+
+
+def run(seconds: int = 30, rate: int = 40, seed: int = 0, jumpy: str | None = None) -> pd.DataFrame:
+    """Requests of 4 operations; the host is 2x slower in the second half, and `jumpy` 1.5x more so."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for op, base in (("a", 2.0), ("b", 3.0), ("c", 4.0), ("d", 5.0)):
+        t = np.sort(rng.uniform(0, seconds * 1000, seconds * rate)).astype(np.int64)
+        host = np.where(t > seconds * 500, 2.0, 1.0)
+        extra = np.where((t > seconds * 500) & (op == jumpy), 1.5, 1.0)
+        rows.append(pd.DataFrame({"time_ms": t, "operation": op,
+                                  "duration_ms": base * host * extra * rng.lognormal(0, 0.2, len(t))}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_a_host_slowdown_that_hits_every_operation_alike_adds_little():
+    errors = batch_log_errors(run())
+    assert max(errors[(op, "p50")] for op in "abcd") < 0.05
+
+
+def test_an_operation_that_reacts_to_a_busy_host_more_than_the_others_gets_a_larger_error():
+    errors = batch_log_errors(run(jumpy="c"))
+    # Half the slices 1.5x (log 0.405) off: sd ~0.22 over sqrt(6) slices, ~0.09.
+    assert errors[("c", "p50")] == pytest.approx(0.09, abs=0.03)
+    assert errors[("c", "p50")] > max(errors[(op, "p50")] for op in "abd")
+
+
+def test_too_short_or_too_narrow_a_run_gives_no_batch_error():
+    assert batch_log_errors(run().query("operation in ['a', 'b']")) == {}
+    assert batch_log_errors(pd.DataFrame(columns=["time_ms", "operation", "duration_ms"])) == {}
