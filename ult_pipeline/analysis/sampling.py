@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from ult_pipeline.analysis.detector import bootstrap_quantile_se
 from ult_pipeline.analysis.history import ALL_OPERATIONS
@@ -61,8 +62,11 @@ def sampling_errors(history: pd.DataFrame, builds: list[str]) -> dict[tuple[str,
         path = _requests_file(str(samples_path))
         if path is None:
             continue
-        frame = pd.read_parquet(path, columns=["time_ms", "operation", "duration_ms"])
-        batch = batch_log_errors(frame)
+        # Samples written by other tools may lack the request times: then the bootstrap alone.
+        timed = "time_ms" in pq.read_schema(path).names
+        frame = pd.read_parquet(path, columns=["time_ms", "operation", "duration_ms"] if timed else
+                                ["operation", "duration_ms"])
+        batch = batch_log_errors(frame) if timed else {}
         groups = {str(op): g["duration_ms"].to_numpy() for op, g in frame.groupby("operation", observed=True)}
         groups[ALL_OPERATIONS] = frame["duration_ms"].to_numpy()
         for operation, samples in groups.items():

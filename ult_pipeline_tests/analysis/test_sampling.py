@@ -37,3 +37,18 @@ def test_an_operation_that_reacts_to_a_busy_host_more_than_the_others_gets_a_lar
 def test_too_short_or_too_narrow_a_run_gives_no_batch_error():
     assert batch_log_errors(run().query("operation in ['a', 'b']")) == {}
     assert batch_log_errors(pd.DataFrame(columns=["time_ms", "operation", "duration_ms"])) == {}
+
+
+def test_samples_without_request_times_fall_back_to_the_bootstrap(tmp_path):
+    from ult_pipeline.analysis.sampling import sampling_errors
+
+    timed = run(seed=3)
+    (tmp_path / "timed").mkdir()
+    (tmp_path / "untimed").mkdir()
+    timed.to_parquet(tmp_path / "timed" / "requests.parquet")
+    timed.drop(columns="time_ms").to_parquet(tmp_path / "untimed" / "requests.parquet")
+    history = pd.DataFrame({"build": ["b1", "b2"], "samples_path": [str(tmp_path / "timed"), str(tmp_path / "untimed")]})
+    errors = sampling_errors(history, ["b1", "b2"])
+    assert errors[("b1", "a", "p50")] > 0 and errors[("b2", "a", "p50")] > 0
+    # The busy second half is in the timed run's batch error, not in the bootstrap's.
+    assert errors[("b1", "a", "p50")] >= errors[("b2", "a", "p50")]
