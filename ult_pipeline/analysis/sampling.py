@@ -76,7 +76,7 @@ def sampling_errors(history: pd.DataFrame, builds: list[str]) -> dict[tuple[str,
                 se = bootstrap_quantile_se(samples, q)
                 # The batch-means error is of the log: in the value's unit it is that times the value.
                 log_se = batch.get((operation, metric))
-                if log_se is not None and len(samples):
+                if log_se is not None:
                     se = max(se, log_se * float(np.quantile(samples, q)))
                 errors[(build, operation, metric)] = se
     return errors
