@@ -4,6 +4,7 @@ import os
 
 import dagster as dg
 
+from ult_pipeline.assets.ab_confirmation import ab_confirmation
 from ult_pipeline.assets.k6_results import k6_results
 from ult_pipeline.assets.newrelic_export import newrelic_export
 from ult_pipeline.assets.regression_comparison import regression_comparison
@@ -22,8 +23,8 @@ def defs() -> dg.Definitions:
     # The environment is read when the code location loads, not at import.
     env = dict(os.environ)
     return dg.Definitions(
-        assets=[target_deployment, seeded_dataset, k6_results, telemetry_gap, regression_comparison, newrelic_export,
-                trend_report],
+        assets=[target_deployment, seeded_dataset, k6_results, telemetry_gap, regression_comparison, ab_confirmation,
+                newrelic_export, trend_report],
         jobs=[load_test_job, trend_report_job],
         sensors=[build_ecr_image_sensor(int(env.get("ULT_SENSOR_INTERVAL_S", "30"))), trend_report_sensor],
         resources=resources_from_env(env),

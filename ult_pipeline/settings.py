@@ -40,5 +40,5 @@ class PipelineSettings:
         return {"ops": {
             "seeded_dataset": {"config": {"profile": self.dataset_profile, "seed": self.dataset_seed}},
             "k6_results": {"config": k6},
-            "regression_comparison": {"config": {"confirm": self.confirm_regressions}},
+            "ab_confirmation": {"config": {"confirm": self.confirm_regressions}},
         }}

@@ -11,7 +11,7 @@ against the builds before it:
   own `sampling_se`. z-scores are referred to Student-t tails with the degrees of freedom of the
   spread estimate, so a short history asks for a larger step.
 - "suspected": the candidate alone is off by a one-sided p < `alpha_suspect` (and by more than the
-  tolerance). One noisy run can do that: it asks for a re-run (see `confirm_paired`), not a page.
+  tolerance). One noisy run can do that: it asks for a re-run (see `analysis.ab`), not a page.
 - "confirmed": the candidate and the build(s) just before it, together (the last k builds for k in
   `confirm_windows`), are off by p < `alpha_confirm` against the baseline before them; the k builds
   must agree with one another (no single build more than `consistency_z` sigma from the others, or
@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from ult_pipeline.analysis.stats_changepoints import change_points as _change_points
 from ult_pipeline.analysis.stats_changepoints import difference_noise
@@ -95,15 +95,6 @@ class Comparison:
     change_abs: float | None = None  # the same change in the metric's unit (e.g. ms, or rate points)
     p_value: float | None = None  # one-sided, in the direction of the change
     mdc_confirm_pct: float | None = None  # smallest change confirmed with power 0.8 after 2 builds, percent
-
-
-@dataclass(frozen=True)
-class Confirmation:
-    confirmed: bool
-    change_pct: float
-    ci_low_pct: float
-    ci_high_pct: float
-    p_value: float
 
 
 @dataclass(frozen=True)
@@ -328,55 +319,6 @@ def compare(series: list[Observation], config: DetectorConfig = DetectorConfig()
         change_points=cps, builds_compared=chosen.n_base, builds_in_change=chosen.k, change_abs=change_abs,
         p_value=p_value, mdc_confirm_pct=mdc_confirm,
     )
-
-
-def _paired_scale(candidate: np.ndarray, baseline: np.ndarray) -> tuple[np.ndarray, bool]:
-    if np.all(candidate > 0) and np.all(baseline > 0):
-        return np.log(candidate) - np.log(baseline), True
-    return candidate - baseline, False
-
-
-def confirm_paired(candidate_runs: list[float], baseline_runs: list[float], tolerance_pct: float = 3.0,
-                   higher_is_worse: bool = True) -> Confirmation:
-    """Interleaved A/B re-runs on the same environment (A,B,A,B): per-run values of the candidate and of its baseline image.
-    Confirms or clears a suspected regression from the paired results (nonparametric: e.g. bootstrap of paired log-ratios or a sign/Wilcoxon test).
-
-    Pairs are (candidate_runs[i], baseline_runs[i]); pairs with a NaN are dropped. The change is the
-    Hodges-Lehmann estimate of the paired log-ratios (differences when a value is <= 0, then relative
-    to the baseline runs' median), its 95 % interval a percentile bootstrap, and the p-value the exact
-    one-sided Wilcoxon signed-rank test in the bad direction. Confirmed: p < 0.05 and a change of at
-    least `tolerance_pct` in the bad direction.
-    """
-    cand = np.asarray(candidate_runs, dtype=float)
-    base = np.asarray(baseline_runs, dtype=float)
-    if cand.shape != base.shape:
-        raise ValueError(f"{len(cand)} candidate runs but {len(base)} baseline runs: pairs are needed")
-    ok = np.isfinite(cand) & np.isfinite(base)
-    cand, base = cand[ok], base[ok]
-    if len(cand) == 0:
-        return Confirmation(False, math.nan, math.nan, math.nan, 1.0)
-    d, relative = _paired_scale(cand, base)
-    ref = 1.0 if relative else float(np.median(base))
-
-    def pct(x: float) -> float:
-        if relative:
-            return _expm1(x) * 100.0
-        return x / abs(ref) * 100.0 if ref != 0 else math.copysign(math.inf, x) if x else 0.0
-
-    estimate = hodges_lehmann(d)
-    if len(d) >= 2 and np.ptp(d) > 0:
-        boot = stats.bootstrap((d,), hodges_lehmann, vectorized=False, n_resamples=999, confidence_level=0.95,
-                               method="percentile", rng=np.random.default_rng(0))
-        lo, hi = float(boot.confidence_interval.low), float(boot.confidence_interval.high)
-    else:
-        lo = hi = estimate
-    if np.any(d != 0):
-        p = float(stats.wilcoxon(d, alternative="greater" if higher_is_worse else "less").pvalue)
-    else:
-        p = 1.0
-    change = pct(estimate)
-    bad = change >= tolerance_pct if higher_is_worse else change <= -tolerance_pct
-    return Confirmation(bool(p < 0.05 and bad), change, pct(lo), pct(hi), p)
 
 
 def bootstrap_quantile_se(samples, q: float, n_boot: int = 200, seed: int = 0) -> float:

@@ -17,7 +17,7 @@ import pandas as pd  # noqa: E402
 
 from ult_pipeline.analysis.history import ALL_OPERATIONS, build_order  # noqa: E402
 
-_MARKERS = {"regressed": ("v", "#c62828"), "improved": ("^", "#2e7d32")}
+_MARKERS = {"regressed": ("v", "#c62828"), "improved": ("^", "#2e7d32"), "inconclusive": ("o", "#f9a825")}
 
 
 def _png(fig) -> bytes:
@@ -34,8 +34,12 @@ def _ticks(ax, builds: list[str]) -> None:
     ax.set_xticklabels([builds[i] for i in positions], rotation=45, ha="right", fontsize=7)
 
 
-def latency_chart(history: pd.DataFrame, verdicts: pd.DataFrame, order: list[str]) -> bytes:
-    """p95 and p99 per operation across builds, with change points and verdicts marked."""
+def latency_chart(history: pd.DataFrame, verdicts: pd.DataFrame, order: list[str],
+                  drawn: dict[str, list[str]] | None = None) -> bytes:
+    """p95 and p99 per operation across builds, with change points and verdicts marked.
+
+    ``drawn``, when given, receives operation -> the builds where a change point was drawn.
+    """
     operations = sorted(o for o in history["operation"].unique() if o != ALL_OPERATIONS) or [ALL_OPERATIONS]
     columns = 2
     rows = (len(operations) + columns - 1) // columns
@@ -53,10 +57,13 @@ def latency_chart(history: pd.DataFrame, verdicts: pd.DataFrame, order: list[str
             xs = [index[b] for b in hit if b in p95.index]
             ax.scatter(xs, [p95[b] for b in hit if b in p95.index], marker=marker, color=color, zorder=3,
                        label=verdict if xs else None)
-        for cp in (marks["change_points"].dropna() if len(marks) and "change_points" in marks else []):
-            for build in filter(None, str(cp).split(",")):
-                if build in index:
-                    ax.axvline(index[build], color="#999", linestyle="--", linewidth=0.8)
+        # Every build's analysis names the change points of its own window: draw each build once.
+        cps = {b for cp in (marks["change_points"].dropna() if len(marks) and "change_points" in marks else [])
+               for b in str(cp).split(",") if b in index}
+        for build in sorted(cps, key=index.get):
+            ax.axvline(index[build], color="#999", linestyle="--", linewidth=0.8)
+        if drawn is not None and cps:
+            drawn[operation] = sorted(cps, key=index.get)
         ax.set_title(operation, fontsize=9)
         ax.set_ylabel("ms", fontsize=8)
         ax.legend(fontsize=7, loc="upper left")
@@ -114,11 +121,15 @@ def write_report(
     builds: pd.DataFrame,
     telemetry: pd.DataFrame | None = None,
 ) -> dict:
-    """Writes trend_report.html and trend_latency.png; returns their paths and the seconds it took."""
+    """Writes trend_report.html and trend_latency.png.
+
+    Returns {"html": path, "png": path, "seconds": float, "change_points": {operation: [build, ...]}}.
+    """
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     order = build_order(history) if len(history) else []
-    latency = latency_chart(history, verdicts, order)
+    change_points: dict[str, list[str]] = {}
+    latency = latency_chart(history, verdicts, order, change_points)
     volume = volume_chart(history, builds, order)
     png_path = out_dir / "trend_latency.png"
     png_path.write_bytes(latency)
@@ -139,6 +150,8 @@ img {{ max-width: 100%; }}
 <p>{len(order)} builds, generated {time.strftime("%Y-%m-%d %H:%M:%S %Z")}. Verdicts compare each build with the
 complete builds before it; "confirmed" regressions are unlikely to be noise.</p>
 {images}
+<h2>Change points</h2>
+<p>{html.escape("; ".join(f"{op}: {', '.join(b)}" for op, b in change_points.items()) or "none found")}</p>
 <h2>Builds</h2>
 {_table(builds)}
 <h2>Latest verdicts per operation</h2>
@@ -149,4 +162,5 @@ complete builds before it; "confirmed" regressions are unlikely to be noise.</p>
 """
     html_path = out_dir / "trend_report.html"
     html_path.write_text(page, encoding="utf-8")
-    return {"html": html_path, "png": png_path, "seconds": time.perf_counter() - started}
+    return {"html": html_path, "png": png_path, "seconds": time.perf_counter() - started,
+            "change_points": change_points}

@@ -52,8 +52,26 @@ def batch_log_errors(frame: pd.DataFrame, batches: int = BATCHES) -> dict[tuple[
     return out
 
 
+def successful_samples(path: Path) -> pd.DataFrame:
+    """The samples of `path` whose latencies count: successful requests only.
+
+    A failed request's duration (a refused connection: ~0 ms) is not a latency. Files without a
+    `failed` column (other tools') are taken as all successful; without `time_ms`, no times.
+    """
+    names = pq.read_schema(path).names
+    # Samples written by other tools may lack the request times: then the bootstrap alone.
+    columns = [c for c in ("time_ms", "operation", "duration_ms", "failed") if c in names]
+    frame = pd.read_parquet(path, columns=columns)
+    if "failed" in frame.columns:
+        frame = frame[~frame["failed"].to_numpy(dtype=bool, na_value=False)].drop(columns="failed")
+    return frame
+
+
 def sampling_errors(history: pd.DataFrame, builds: list[str]) -> dict[tuple[str, str, str], float]:
-    """(build, operation, metric) -> standard error (ms) of that percentile, for builds whose samples exist."""
+    """(build, operation, metric) -> standard error (ms) of that percentile, for builds whose samples exist.
+
+    From the successful requests only, as the percentiles themselves are.
+    """
     errors: dict[tuple[str, str, str], float] = {}
     if "samples_path" not in history.columns:
         return errors
@@ -62,10 +80,8 @@ def sampling_errors(history: pd.DataFrame, builds: list[str]) -> dict[tuple[str,
         path = _requests_file(str(samples_path))
         if path is None:
             continue
-        # Samples written by other tools may lack the request times: then the bootstrap alone.
-        timed = "time_ms" in pq.read_schema(path).names
-        frame = pd.read_parquet(path, columns=["time_ms", "operation", "duration_ms"] if timed else
-                                ["operation", "duration_ms"])
+        frame = successful_samples(path)
+        timed = "time_ms" in frame.columns
         batch = batch_log_errors(frame) if timed else {}
         groups = {str(op): g["duration_ms"].to_numpy() for op, g in frame.groupby("operation", observed=True)}
         groups[ALL_OPERATIONS] = frame["duration_ms"].to_numpy()

@@ -1,6 +1,7 @@
 """`k6_results`: what k6 saw of one build, per operation, exact and reproducible."""
 
 import dagster as dg
+import pandas as pd
 from pydantic import Field
 
 from ult_pipeline.loadtest.profiles import get_load_profile
@@ -23,9 +24,12 @@ class K6ResultsConfig(dg.Config):
 
 def operations_table(result: LoadTestResult) -> dg.TableMetadataValue:
     columns = ["operation", "count", "rate", "error_rate", "p50", "p90", "p95", "p99", "max", "check_pass_rate"]
+    # An operation whose requests all failed has no latency (failed requests are never latencies):
+    # its cells are left out, never 0, which the history would read as a fast build.
     records = [
-        dg.TableRecord({c: (round(float(r[c]), 3) if c != "operation" else r[c]) for c in columns})
-        for r in result.operations.fillna(0).to_dict(orient="records")
+        dg.TableRecord({c: (round(float(r[c]), 3) if c != "operation" else r[c]) for c in columns
+                        if c == "operation" or pd.notna(r[c])})
+        for r in result.operations.to_dict(orient="records")
     ]
     schema = dg.TableSchema(columns=[
         dg.TableColumn(c, "string" if c == "operation" else "float") for c in columns

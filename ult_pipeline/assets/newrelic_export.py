@@ -13,17 +13,16 @@ from ult_pipeline.resources.target import ResultsStoreResource
 @dg.asset(
     partitions_def=builds_partitions,
     group_name="load_test",
-    ins={"k6_results": dg.AssetIn()},
-    deps=["regression_comparison"],
+    ins={"k6_results": dg.AssetIn(), "ab_confirmation": dg.AssetIn()},
     description="Sends one UltOperationResult event per operation and one UltLoadTestRun event per run "
     "(Event API; gauges optional) tagged with image tag, digest, partition and run id. Without a key the "
     "payload is stored beside the results; `ult newrelic send PARTITION` sends it later.",
 )
-def newrelic_export(context: dg.AssetExecutionContext, k6_results: dict, newrelic: NewRelicResource,
-                    results_store: ResultsStoreResource):
+def newrelic_export(context: dg.AssetExecutionContext, k6_results: dict, ab_confirmation: dict,
+                    newrelic: NewRelicResource, results_store: ResultsStoreResource):
     partition = context.partition_key
     deployed = latest_metadata(context.instance, "target_deployment", [partition]).get(partition, {})
-    verdict = latest_metadata(context.instance, "regression_comparison", [partition]).get(partition, {}).get("verdict")
+    verdict = ab_confirmation["verdict"]
     common = {
         "imageTag": context.run.tags.get(TAG_IMAGE) or deployed.get("image_tag") or partition,
         "imageDigest": context.run.tags.get(TAG_DIGEST) or deployed.get("image_digest") or "",

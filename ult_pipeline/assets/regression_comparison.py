@@ -1,4 +1,7 @@
-"""`regression_comparison`: did this build make the service slower than the builds before it?"""
+"""`regression_comparison`: is this build slower than the builds before it? The statistics, no re-runs.
+
+The build's final verdict, after any A/B re-runs, is `ab_confirmation`'s.
+"""
 
 import math
 
@@ -6,40 +9,50 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from ult_pipeline.analysis.detector import confirm_paired
-from ult_pipeline.analysis.history import ALL_OPERATIONS, HistoryError
+from ult_pipeline.analysis.gate import judge
+from ult_pipeline.analysis.history import HistoryError
 from ult_pipeline.analysis.pipeline_history import load_history
-from ult_pipeline.analysis.regression import REGRESSED, UNCHANGED, BaselinePolicy, analyze, operation_verdicts, overall
-from ult_pipeline.assets.confirmation import run_ab_confirmation
+from ult_pipeline.analysis.regression import DEFAULT_GATE, GateConfig
 from ult_pipeline.partitions import builds_partitions
-from ult_pipeline.resources.aws import AwsResource
-from ult_pipeline.resources.deployer import TargetDeployerResource
-from ult_pipeline.resources.k6 import K6RunnerResource
-from ult_pipeline.resources.target import ResultsStoreResource, TargetApiResource
 
-NO_REGRESSION = "no_regression"
+# Shown in the UI, in this order; `*_pct` are percent, `*_ms` milliseconds.
+VERDICT_COLUMNS = ["operation", "verdict", "confidence", "p50_ms", "p95_ms", "p50_change_pct", "p95_change_pct",
+                   "p95_ci_low_pct", "p95_ci_high_pct", "mdc_pct", "noise_cv_pct", "p_adjusted", "regressed_metrics",
+                   "change_points"]
 
 
 class RegressionConfig(dg.Config):
-    baseline: str = Field(default="last:20", description="last:N, pinned:BUILD or release[:REGEX]")
-    tolerance_pct: float = Field(default=3.0, description="changes smaller than this are 'unchanged'")
-    normalize: bool = Field(default=True, description="compare operations relative to the build's typical latency")
-    confirm: bool = Field(default=True, description="re-run A,B,A,B short tests to confirm a suspected regression")
-    confirm_pairs: int = 2
-    confirm_duration: str = "60s"
+    """The gate's settings; defaults are `regression.DEFAULT_GATE`, the same as `ult analyze`'s."""
+
+    baseline: str = Field(default=DEFAULT_GATE.baseline, description="last:N, pinned:BUILD or release[:REGEX]")
+    tolerance_pct: float = Field(default=DEFAULT_GATE.tolerance_pct, description="smaller changes are 'unchanged'")
+    matters_pct: float = Field(default=DEFAULT_GATE.matters_pct,
+                               description="an operation that could not see a change this large is 'inconclusive'")
+    normalize: bool = Field(default=DEFAULT_GATE.normalize,
+                            description="divide out the build's host-wide factor where enough operations measure it")
+    suspect_alpha: float = Field(default=DEFAULT_GATE.suspect_alpha, description="family-wise alpha of 'suspected'")
+    trigger_alpha: float = Field(default=DEFAULT_GATE.trigger_alpha,
+                                 description="family-wise alpha below which a worse operation is re-run A/B")
+
+    def gate(self) -> GateConfig:
+        return GateConfig(baseline=self.baseline, tolerance_pct=self.tolerance_pct, matters_pct=self.matters_pct,
+                          normalize=self.normalize, suspect_alpha=self.suspect_alpha, trigger_alpha=self.trigger_alpha)
 
 
 def verdict_table(verdicts: pd.DataFrame) -> dg.TableMetadataValue:
-    columns = ["operation", "verdict", "confidence", "p95_change_pct", "p95_ci_low_pct", "p95_ci_high_pct",
-               "p95_mdc_pct", "noise_cv_pct", "regressed_metrics"]
+    """The operations' verdicts as a UI table (percent and ms rounded; empty cells for no value)."""
+    columns = [c for c in VERDICT_COLUMNS if c in verdicts.columns] + [
+        c for c in ("ab_change_pct", "ab_p_value", "ab_mdc_pct") if c in verdicts.columns]
     records = []
     for row in verdicts[columns].to_dict(orient="records"):
         records.append(dg.TableRecord({
-            k: (round(float(v), 2) if isinstance(v, float) and math.isfinite(v)
-                else ("" if v is None or isinstance(v, float) else v))
+            k: (round(float(v), 4 if k.startswith(("p_", "ab_p")) else 2) if isinstance(v, float) and math.isfinite(v)
+                else ("" if v is None or isinstance(v, float) else str(v)))
             for k, v in row.items()
         }))
-    schema = dg.TableSchema(columns=[dg.TableColumn(c, "float" if c.endswith("pct") else "string") for c in columns])
+    numeric = {"p50_ms", "p95_ms", "p_adjusted", "ab_p_value"}
+    schema = dg.TableSchema(columns=[
+        dg.TableColumn(c, "float" if c.endswith("pct") or c in numeric else "string") for c in columns])
     return dg.MetadataValue.table(records=records, schema=schema)
 
 
@@ -47,77 +60,33 @@ def verdict_table(verdicts: pd.DataFrame) -> dg.TableMetadataValue:
     partitions_def=builds_partitions,
     group_name="load_test",
     pool="load_test_target",
-    ins={"seeded_dataset": dg.AssetIn()},
-    # After telemetry_gap: confirmation runs redeploy the target, which resets its counters.
     deps=["k6_results", "telemetry_gap"],
-    check_specs=[dg.AssetCheckSpec(NO_REGRESSION, asset="regression_comparison",
-                                   description="error on a confirmed regression, warning on a suspected one")],
     description="Compares the build with the complete builds before it, per operation and metric (p50, p95, p99, "
-    "error rate, throughput): change with a confidence interval, change points, verdict, minimum detectable change.",
+    "error rate, throughput): change with a confidence interval, change points, verdict, minimum detectable change, "
+    "and which operations an A/B re-run should confirm.",
 )
-def regression_comparison(
-    context: dg.AssetExecutionContext,
-    config: RegressionConfig,
-    seeded_dataset: dict,
-    target_api: TargetApiResource,
-    target_deployer: TargetDeployerResource,
-    k6_runner: K6RunnerResource,
-    results_store: ResultsStoreResource,
-    aws: AwsResource,
-):
+def regression_comparison(context: dg.AssetExecutionContext, config: RegressionConfig):
     history, _ = load_history(context.instance)
     build = context.partition_key
     if build not in set(history["build"]):
         raise dg.Failure(f"no complete k6_results for build {build!r}: nothing to compare")
+    gate = config.gate()
     try:
-        policy = BaselinePolicy.parse(config.baseline)
-        table = analyze(history, build, baseline=policy, tolerance_pct=config.tolerance_pct, normalize=config.normalize)
+        judgement = judge(history, build, gate)
     except HistoryError as err:
         raise dg.Failure(str(err)) from None
-    verdicts = operation_verdicts(table)
-    confirmation = "not needed"
-    suspected = verdicts[(verdicts["verdict"] == REGRESSED) & (verdicts["confidence"] == "suspected")
-                         & (verdicts["operation"] != ALL_OPERATIONS)]
-    if len(suspected) and config.confirm:
-        runs = run_ab_confirmation(
-            context, history, build, policy, seeded_dataset, target_api, target_deployer, k6_runner, results_store,
-            aws, pairs=config.confirm_pairs, duration=config.confirm_duration,
-        )
-        notes = []
-        for index, row in suspected.iterrows():
-            result = confirm_paired(runs["candidate"][row["operation"]], runs["baseline"][row["operation"]],
-                                    tolerance_pct=config.tolerance_pct)
-            if result.confirmed:
-                verdicts.loc[index, "confidence"] = "confirmed"
-                notes.append(f"{row['operation']}: confirmed by A/B ({result.change_pct:+.1f} %, p={result.p_value:.3f})")
-            else:
-                verdicts.loc[index, ["verdict", "confidence"]] = [UNCHANGED, "cleared by A/B"]
-                notes.append(f"{row['operation']}: cleared by A/B ({result.change_pct:+.1f} %, p={result.p_value:.3f})")
-        confirmation = "; ".join(notes)
-    elif len(suspected):
-        confirmation = "suspected; confirmation runs are switched off"
-    build_verdict = overall(verdicts)
-    # The build-wide `__all__` row is shown, not counted (see regression.overall).
-    counted = verdicts[verdicts["operation"] != ALL_OPERATIONS]
-    regressed_ops = list(counted.loc[counted["verdict"] == REGRESSED, "operation"])
-    yield dg.Output(
-        {"verdict": build_verdict, "operations": verdicts.to_dict(orient="records"),
-         "metrics": table.to_dict(orient="records")},
+    table, verdicts = judgement.table, judgement.operations
+    to_confirm = judgement.needs_confirmation()
+    return dg.Output(
+        {"build": build, "verdict": judgement.verdict, "operations": verdicts.to_dict(orient="records"),
+         "metrics": table.to_dict(orient="records"), "needs_confirmation": to_confirm,
+         "gate": gate.__dict__},
         metadata={
-            "verdict": build_verdict,
-            "regressed_operations": ", ".join(regressed_ops) or "none",
-            "confirmation": confirmation,
-            "baseline": config.baseline,
+            "verdict": judgement.verdict,
+            "needs_confirmation": ", ".join(to_confirm) or "none",
+            "baseline": gate.baseline,
             "builds_compared": int(table["builds_compared"].max()) if len(table) else 0,
+            "normalized": bool(table["relative"].any()) if len(table) else False,
             "operations": verdict_table(verdicts),
         },
-    )
-    confirmed = counted[(counted["verdict"] == REGRESSED) & (counted["confidence"] == "confirmed")]
-    suspected_now = counted[(counted["verdict"] == REGRESSED) & (counted["confidence"] != "confirmed")]
-    yield dg.AssetCheckResult(
-        check_name=NO_REGRESSION,
-        passed=not len(confirmed) and not len(suspected_now),
-        severity=dg.AssetCheckSeverity.ERROR if len(confirmed) else dg.AssetCheckSeverity.WARN,
-        metadata={"verdict": build_verdict, "operations": verdict_table(verdicts)},
-        description=f"{build_verdict}: {', '.join(regressed_ops) or 'no operation'}",
     )

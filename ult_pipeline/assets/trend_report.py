@@ -1,13 +1,29 @@
 """`trend_report`: how performance moves across builds, as an offline HTML page and a PNG."""
 
 import base64
+import json
 
 import dagster as dg
 import pandas as pd
 
 from ult_pipeline.analysis.pipeline_history import latest_metadata, load_history
 from ult_pipeline.analysis.report import write_report
+from ult_pipeline.assets.ab_confirmation import VERDICT_FILE
 from ult_pipeline.resources.target import ResultsStoreResource
+
+VERDICT_COLUMNS = ["build", "operation", "verdict", "confidence", "p95_change_pct", "p95_ci_low_pct",
+                   "p95_ci_high_pct", "mdc_pct", "noise_cv_pct", "regressed_metrics", "change_points"]
+
+
+def verdicts_by_build(results_store: ResultsStoreResource, builds: list[str]) -> pd.DataFrame:
+    """Every build's final per-operation verdicts, change points included, as `ab_confirmation` stored them."""
+    rows = []
+    for build in builds:
+        path = results_store.partition_dir(build) / VERDICT_FILE
+        if path.is_file():
+            rows += [{**op, "build": build} for op in json.loads(path.read_text())["operations"]]
+    frame = pd.DataFrame(rows)
+    return frame.reindex(columns=VERDICT_COLUMNS) if len(frame) else pd.DataFrame(columns=VERDICT_COLUMNS)
 
 
 def _table_rows(instance: dg.DagsterInstance, asset: str, builds: list[str]) -> list[dict]:
@@ -19,19 +35,13 @@ def _table_rows(instance: dg.DagsterInstance, asset: str, builds: list[str]) -> 
     return rows
 
 
-def verdicts_by_build(instance: dg.DagsterInstance, builds: list[str]) -> pd.DataFrame:
-    return pd.DataFrame(_table_rows(instance, "regression_comparison", builds),
-                        columns=["build", "operation", "verdict", "confidence", "p95_change_pct", "p95_ci_low_pct",
-                                 "p95_ci_high_pct", "p95_mdc_pct", "noise_cv_pct", "regressed_metrics"])
-
-
 def telemetry_by_build(instance: dg.DagsterInstance, builds: list[str]) -> pd.DataFrame:
     return pd.DataFrame(_table_rows(instance, "telemetry_gap", builds))
 
 
 @dg.asset(
     group_name="trends",
-    deps=[dg.AssetDep("regression_comparison")],
+    deps=[dg.AssetDep("ab_confirmation")],
     # Seconds of CPU (every build's analysis, charts), launched when a build's run ends, i.e. while
     # the next build deploys and seeds: in the target's pool it runs between load tests, never beside one.
     pool="load_test_target",
@@ -41,7 +51,7 @@ def telemetry_by_build(instance: dg.DagsterInstance, builds: list[str]) -> pd.Da
 def trend_report(context: dg.AssetExecutionContext, results_store: ResultsStoreResource):
     history, builds = load_history(context.instance)
     keys = list(builds["build"]) if len(builds) else []
-    verdicts = verdicts_by_build(context.instance, keys)
+    verdicts = verdicts_by_build(results_store, keys)
     report = write_report(results_store.partition_dir("trend"), history, verdicts, builds,
                           telemetry_by_build(context.instance, keys))
     png = base64.b64encode(report["png"].read_bytes()).decode()

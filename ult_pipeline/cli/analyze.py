@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -10,18 +11,70 @@ import click
 import numpy as np
 import pandas as pd
 
+from ult_pipeline.analysis.gate import EXIT_BAD_INPUT, decide, judge
 from ult_pipeline.analysis.history import HistoryError, build_order, read_csv
-from ult_pipeline.analysis.regression import (
-    MIN_HISTORY,
-    REGRESSED,
-    BaselinePolicy,
-    analyze,
-    operation_verdicts,
-    overall,
-    tag_of,
-)
+from ult_pipeline.analysis.regression import DEFAULT_GATE, MIN_HISTORY, GateConfig, tag_of
 
-EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT = 0, 1, 2
+# Builds named when `--build` is not among them: the newest few are the likely ones.
+BUILDS_SHOWN = 5
+
+
+class BadInput(click.ClickException):
+    """Exit 2 with `error: MESSAGE` on one line of stderr."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {' '.join(self.format_message().split())}", err=True)
+
+
+class GateCommand(click.Command):
+    """A command whose every failure is bad input: exit 2 with one line on stderr, never a traceback.
+
+    CI reads exit 1 as "regression": a usage error (click's own is several lines), a crash or an
+    interruption must not look like one.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as err:
+            raise BadInput(f"{err.format_message()} (see --help)") from None
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit):
+            # Already a message and an exit code (ctx.exit() is how a command may set its own).
+            raise
+        except KeyboardInterrupt:
+            raise BadInput("interrupted") from None
+        except Exception as err:
+            raise BadInput(f"internal error while analysing: {type(err).__name__}: {err}") from None
+
+
+def _tolerance(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """`value` when a finite number >= 0 (click's float takes nan and inf); else raises `click.BadParameter`."""
+    if not math.isfinite(value) or value < 0:
+        raise click.BadParameter(f"{value} is not a percentage; give a finite number >= 0, e.g. 3")
+    return value
+
+
+def _candidate(path: Path, order: list[str], build: str | None) -> str:
+    """The build to judge: `build`, or the newest when it is not given.
+
+    Raises `HistoryError` when `order` is empty or `build` is not in it.
+    """
+    if not order:
+        raise HistoryError(f"{path}: no rows; expected one per build, operation and metric")
+    if not build:
+        return order[-1]
+    if build not in order:
+        shown = ", ".join(order[-BUILDS_SHOWN:])
+        more = "..., " if len(order) > BUILDS_SHOWN else ""
+        raise HistoryError(f"build {build!r} is not in {path} (builds, newest last: {more}{shown}); "
+                           "give one of them, or leave --build out for the newest")
+    return build
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
@@ -30,42 +83,60 @@ def _records(frame: pd.DataFrame) -> list[dict]:
     return finite.astype(object).where(finite.notna(), None).to_dict(orient="records")
 
 
-@click.command("analyze")
+@click.command("analyze", cls=GateCommand)
 @click.argument("history_csv", type=click.Path(path_type=Path))
 @click.option("--build", default=None, help="Build to judge (default: the newest).")
-@click.option("--baseline", default="last:20", show_default=True, help="last:N, pinned:BUILD or release[:REGEX]")
-@click.option("--tolerance", "tolerance_pct", default=3.0, show_default=True, help="Smallest change that counts, %.")
+@click.option("--baseline", default=DEFAULT_GATE.baseline, show_default=True,
+              help="last:N, pinned:BUILD or release[:REGEX]")
+@click.option("--tolerance", "tolerance_pct", default=DEFAULT_GATE.tolerance_pct, show_default=True,
+              callback=_tolerance, help="Smallest change that counts, % (>= 0).")
+@click.option("--matters", "matters_pct", default=DEFAULT_GATE.matters_pct, show_default=True, callback=_tolerance,
+              help="Smallest change that matters, %: an operation that could not see it is 'inconclusive'.")
 @click.option("--no-normalize", is_flag=True, help="Compare operations in absolute terms.")
 @click.option("--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def analyze_command(history_csv, build, baseline, tolerance_pct, no_normalize, output) -> None:
-    """Exit 0: no regression; 1: a regression; 2: bad input.
+def analyze_command(history_csv, build, baseline, tolerance_pct, matters_pct, no_normalize, output) -> None:
+    """Exit 0: no confirmed regression; 1: a confirmed regression; 2: bad input (one line on stderr says what).
+
+    The same gate, defaults and rule as the pipeline's `no_regression` check (ult_pipeline.analysis.gate).
+    A regression is confirmed when the newest builds together are slower than the baseline (one
+    noisy build cannot do that alone). A regression seen on the newest build only is "suspected":
+    printed as a warning, exit 0 (re-run the job, or the next build confirms or clears it). An
+    operation whose run could not have seen a change of --matters % is "inconclusive" (printed,
+    exit 0), never "unchanged".
 
     HISTORY_CSV has columns build, pushed_at, operation, metric, value (metric one of p50, p95,
-    p99, error_rate, throughput) and optionally samples_path.
+    p99, error_rate, throughput) and optionally samples_path. Values must be finite and >= 0,
+    error_rate at most 1.
+
+    Repeated rows of one build, operation and metric (a CI job re-run and appended twice) are
+    combined: the median of their values, the earliest pushed_at, the first non-empty samples_path.
     """
     try:
         history = read_csv(history_csv)
         order = build_order(history)
-        candidate = build or (order[-1] if order else None)
-        if candidate is None:
-            raise HistoryError(f"{history_csv}: no rows")
-        policy = BaselinePolicy.parse(baseline)
-        earlier = policy.earlier_builds(order, candidate, tag_of)
+        candidate = _candidate(history_csv, order, build)
+        config = GateConfig(baseline=baseline, tolerance_pct=tolerance_pct, matters_pct=matters_pct,
+                            normalize=not no_normalize)
+        earlier = config.policy().earlier_builds(order, candidate, tag_of)
         if len(earlier) < MIN_HISTORY:
             raise HistoryError(f"{history_csv}: build {candidate!r} has {len(earlier)} baseline build(s) before it; "
-                               f"a verdict needs at least {MIN_HISTORY}")
-        table = analyze(history, candidate, baseline=policy, tolerance_pct=tolerance_pct, normalize=not no_normalize)
+                               f"a verdict needs at least {MIN_HISTORY}; judge a later build or widen --baseline")
+        judgement = judge(history, candidate, config)
     except HistoryError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
-    verdicts = operation_verdicts(table)
-    verdict = overall(verdicts)
+        raise BadInput(str(err)) from None
+    verdicts, table = judgement.operations, judgement.table
+    decision = decide(verdicts)
     if output == "json":
-        click.echo(json.dumps({"build": candidate, "verdict": verdict, "operations": _records(verdicts),
+        click.echo(json.dumps({"build": candidate, "verdict": decision.verdict, "summary": decision.summary,
+                               "fails": decision.fails, "warns": decision.warns, "operations": _records(verdicts),
                                "metrics": _records(table)}, indent=2, default=str, allow_nan=False))
     else:
-        click.echo(f"build {candidate}: {verdict}")
-        shown = verdicts[["operation", "verdict", "confidence", "p95_change_pct", "p95_ci_low_pct",
-                          "p95_ci_high_pct", "p95_mdc_pct", "noise_cv_pct"]]
+        click.echo(f"build {candidate}: {decision.verdict}")
+        if not table["relative"].any():
+            click.echo("compared in absolute terms (normalization needs at least 4 operations, or --no-normalize)")
+        shown = verdicts[["operation", "verdict", "confidence", "p50_ms", "p50_change_pct", "p95_ms",
+                          "p95_change_pct", "p95_ci_low_pct", "p95_ci_high_pct", "mdc_pct", "p_adjusted"]]
         click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.2f}", na_rep=""))
-    sys.exit(EXIT_REGRESSION if (verdicts["verdict"] == REGRESSED).any() else EXIT_OK)
+        if decision.warns:
+            click.echo(f"warning: {decision.summary}")
+    sys.exit(decision.exit_code)

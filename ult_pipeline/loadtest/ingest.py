@@ -5,6 +5,11 @@ k6 1.1.0 writes about 13 rows per HTTP request, one per built-in metric. One
 it failed and `extra_tags` carries our `operation` tag. The file is streamed in blocks
 (an hour-long run is ~26 M rows); only the columns of a request are kept in memory.
 Percentiles are computed from every sample, not approximated.
+
+Latencies (p50/p90/p95/p99/max/mean, per operation, `__all__` and per time bucket) are of
+the SUCCESSFUL requests only: a refused connection lasts ~0 ms, and counting it would make a
+broken build look faster. Failed requests count in `count`, `rate` and `error_rate`; their own
+median is `failed_p50`. An operation (or bucket) with no successful request has NaN latencies.
 """
 
 from __future__ import annotations
@@ -168,24 +173,38 @@ def _concat(arrays: list[np.ndarray], dtype) -> np.ndarray:
     return np.concatenate(arrays).astype(dtype, copy=False) if arrays else np.array([], dtype=dtype)
 
 
-def _summary(durations: np.ndarray, failed: np.ndarray, seconds: float) -> dict:
-    count = len(durations)
-    if count == 0:
-        return {"count": 0, "rate": 0.0, "error_rate": 0.0, **{f"p{p}": np.nan for p in PERCENTILES},
-                "max": np.nan, "mean": np.nan}
+def _latencies(durations: np.ndarray) -> dict:
+    """p50/p90/p95/p99/max/mean of `durations` (successful requests only); NaN when there are none."""
+    if len(durations) == 0:
+        return {**{f"p{p}": np.nan for p in PERCENTILES}, "max": np.nan, "mean": np.nan}
     quantiles = np.percentile(durations, PERCENTILES, method="linear")
     return {
-        "count": count,
-        "rate": count / seconds if seconds > 0 else float(count),
-        "error_rate": float(failed.mean()),
         **{f"p{p}": float(q) for p, q in zip(PERCENTILES, quantiles, strict=True)},
         "max": float(durations.max()),
         "mean": float(durations.mean()),
     }
 
 
+def _summary(durations: np.ndarray, failed: np.ndarray, seconds: float) -> dict:
+    count = len(durations)
+    failed = failed.astype(bool, copy=False)
+    bad = durations[failed]
+    return {
+        "count": count,
+        "rate": (count / seconds if seconds > 0 else float(count)) if count else 0.0,
+        "error_rate": float(failed.mean()) if count else 0.0,
+        **_latencies(durations[~failed]),
+        "failed_p50": float(np.median(bad)) if len(bad) else np.nan,
+    }
+
+
 def aggregate(frame: pd.DataFrame, checks: pd.DataFrame, seconds: float) -> pd.DataFrame:
-    """Per-operation count, rate, error rate, p50/p90/p95/p99/max and check pass rate; `__all__` too."""
+    """Per-operation count, rate, error rate, latencies, failed_p50 and check pass rate; `__all__` too.
+
+    Latencies are of successful requests only (NaN when none succeeded); `count`, `rate` and
+    `error_rate` count every request; `failed_p50` is the median duration of the failed ones
+    (NaN when none failed).
+    """
     rows = []
     durations = frame["duration_ms"].to_numpy()
     failed = frame["failed"].to_numpy()
@@ -203,14 +222,18 @@ def aggregate(frame: pd.DataFrame, checks: pd.DataFrame, seconds: float) -> pd.D
 
 
 def time_series(frame: pd.DataFrame, bucket_seconds: int, first_ms: int | None) -> pd.DataFrame:
+    """Per bucket and operation: count, rate and error rate of every request, latencies of the successful ones."""
     columns = ["bucket_start_s", "operation", "count", "rate", "error_rate", "p50", "p95", "p99"]
     if first_ms is None or not len(frame):
         return pd.DataFrame(columns=columns)
     bucket = ((frame["time_ms"].to_numpy() - first_ms) // (bucket_seconds * 1000)) * bucket_seconds
-    grouped = frame.assign(bucket_start_s=bucket).groupby(["bucket_start_s", "operation"], observed=True)
-    durations = grouped["duration_ms"]
+    # A failed request's duration is NaN here, which the quantiles skip (all NaN: NaN).
+    successful = frame["duration_ms"].where(~frame["failed"].astype(bool))
+    grouped = frame.assign(bucket_start_s=bucket, successful_ms=successful).groupby(
+        ["bucket_start_s", "operation"], observed=True)
+    durations = grouped["successful_ms"]
     result = pd.DataFrame({
-        "count": durations.size(),
+        "count": grouped.size(),
         "error_rate": grouped["failed"].mean(),
         "p50": durations.quantile(0.50),
         "p95": durations.quantile(0.95),

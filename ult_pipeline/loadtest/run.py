@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,21 @@ def target_version(graphql_url: str) -> str:
         return "unknown"
 
 
+def json_safe(value):
+    """`value` with every NaN or infinite float replaced by None (JSON's null): strict JSON.
+
+    An operation whose requests all failed has NaN latencies; json.dumps would write `NaN`,
+    which is not JSON (jq, JavaScript and New Relic reject it).
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
 @dataclass(frozen=True)
 class LoadTestResult:
     k6: K6RunResult
@@ -54,6 +70,7 @@ class LoadTestResult:
         return self.ingested.operations
 
     def totals(self) -> dict:
+        """Whole-run numbers; p95/p99 of the successful requests (NaN when none succeeded)."""
         row = self.operations.set_index("operation").loc["__all__"]
         return {
             "requests": int(row["count"]), "error_rate": float(row["error_rate"]), "p95_ms": float(row["p95"]),
@@ -106,7 +123,8 @@ def run_load_test(
 
     def finish(k6_result: K6RunResult) -> LoadTestResult:
         result = LoadTestResult(k6_result, ingest(k6_result.samples_path, out_dir), profile, fp)
-        (out_dir / "result.json").write_text(json.dumps(result.to_json(), indent=2, default=str))
+        (out_dir / "result.json").write_text(
+            json.dumps(json_safe(result.to_json()), indent=2, default=str, allow_nan=False))
         return result
 
     def interrupted(k6_result: K6RunResult) -> None:

@@ -52,8 +52,8 @@ _OPERATION_ATTRIBUTES: tuple[tuple[str, str], ...] = (
 _RUN_TOTALS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("requests", ("requests", "http_reqs", "count")),
     ("errorRate", ("errorRate", "error_rate")),
-    ("p95", ("p95",)),
-    ("p99", ("p99",)),
+    ("p95", ("p95", "p95_ms")),
+    ("p99", ("p99", "p99_ms")),
     ("iterations", ("iterations",)),
     ("droppedIterations", ("droppedIterations", "dropped_iterations")),
     ("interrupted", ("interrupted",)),
@@ -138,9 +138,11 @@ def _is_all_row(operation: Mapping[str, Any]) -> bool:
 def operation_events(operations: Iterable[Mapping[str, Any]], common: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One ``UltOperationResult`` event per operation (the ``__all__`` row is skipped).
 
-    Attributes: ``operation``, ``p50``/``p90``/``p95``/``p99``/``max``/``mean`` (ms), ``rate``
-    (requests/s), ``errorRate``, ``checkPassRate``, ``count``, plus every key of ``common``
-    (the per-operation values win on a name clash; ``eventType`` always wins).
+    Attributes: ``operation``, ``p50``/``p90``/``p95``/``p99``/``max``/``mean`` (ms, of the
+    successful requests; omitted when none succeeded), ``rate`` (requests/s), ``errorRate``,
+    ``checkPassRate``, ``count`` (every request), plus every key of ``common`` (the
+    per-operation values win on a name clash; ``eventType`` always wins). ``failed_p50`` is
+    not sent: a failed request's duration is not a latency.
     """
     events = []
     for op in operations:
@@ -187,8 +189,10 @@ def run_event(
     """One ``UltLoadTestRun`` event for a whole run.
 
     ``totals`` may use camelCase or the stats' snake_case names: ``requests`` (or
-    ``http_reqs``/``count``), ``errorRate`` (``error_rate``), ``p95``, ``p99``, ``iterations``,
-    ``droppedIterations`` (``dropped_iterations``), ``interrupted``. ``verdict`` is omitted
+    ``http_reqs``/``count``), ``errorRate`` (``error_rate``), ``p95`` (``p95_ms``, as
+    :meth:`LoadTestResult.totals` names it), ``p99`` (``p99_ms``), ``iterations``,
+    ``droppedIterations`` (``dropped_iterations``), ``interrupted``. Latencies are of the
+    successful requests; NaN (every request failed) is omitted, not sent as 0. ``verdict`` is omitted
     while unknown. ``timestamp`` is the event's time, in Unix seconds or milliseconds (New
     Relic accepts both).
     """

@@ -13,7 +13,6 @@ from ult_pipeline.analysis.detector import (
     Observation,
     bootstrap_quantile_se,
     compare,
-    confirm_paired,
 )
 
 # Fixed run-to-run noise: 2 % CV around 100 ms, the same in every test.
@@ -198,28 +197,6 @@ def test_comparison_fields():
     assert isinstance(result, Comparison)
     assert result.value == 101.0 and result.builds_compared == 20 and result.builds_in_change == 1
     assert result.baseline == pytest.approx(100.0, rel=0.02)
-
-
-def test_confirm_paired():
-    rng = np.random.default_rng(3)
-    base = 100 * (1 + 0.02 * rng.standard_normal(8))
-    env = 1 + 0.03 * rng.standard_normal(8)  # the shared host noise of each A/B pair
-    jitter = 1 + 0.01 * rng.standard_normal(8)  # what the pairing leaves
-    real = confirm_paired(list(110 * env * jitter * base / 100), list(base * env))
-    assert real.confirmed and real.p_value < 0.05
-    assert 8 < real.change_pct < 12 and real.ci_low_pct < real.change_pct < real.ci_high_pct
-    same = confirm_paired(list(base * env * (1 + 0.01 * rng.standard_normal(8))), list(base * env))
-    assert not same.confirmed and abs(same.change_pct) < 3
-    faster = confirm_paired(list(90 * env * jitter * base / 100), list(base * env))
-    assert not faster.confirmed and faster.change_pct < -5
-    lower_tput = confirm_paired(list(90 * env * jitter * base / 100), list(base * env), higher_is_worse=False)
-    assert lower_tput.confirmed and lower_tput.change_pct < -5
-    higher_tput = confirm_paired(list(110 * env * jitter * base / 100), list(base * env), higher_is_worse=False)
-    assert not higher_tput.confirmed
-    rates = confirm_paired([0.02, 0.03, 0.02, 0.025, 0.03, 0.02], [0.0] * 6)  # error rates: differences
-    assert rates.confirmed and rates.p_value < 0.05
-    with pytest.raises(ValueError):
-        confirm_paired([1.0, 2.0], [1.0])
 
 
 def test_bootstrap_quantile_se_shrinks_with_more_samples():

@@ -44,3 +44,21 @@ def test_renders_in_a_real_browser_with_charts_and_no_console_errors(report):
     assert len(widths) == 2 and all(w > 300 for w in widths)
     assert rows == 15
     assert not errors, errors
+
+
+def test_change_points_are_drawn_from_what_the_pipeline_stored(tmp_path):
+    from ult_pipeline.analysis.gate import judge
+    from ult_pipeline.analysis.history import build_order
+    from ult_pipeline.assets.ab_confirmation import final_verdict, store_verdict
+    from ult_pipeline.assets.trend_report import verdicts_by_build
+    from ult_pipeline.resources.target import ResultsStoreResource
+
+    frame = history(16, cv=0.02, slow_op="userNode", slow_from=10, factor=1.4, seed=3)
+    store = ResultsStoreResource(base_dir=str(tmp_path / "results"))
+    order = build_order(frame)
+    for build in order[2:]:  # as ab_confirmation stores each build's final verdict
+        store_verdict(store.partition_dir(build), final_verdict(build, judge(frame, build).operations))
+    verdicts = verdicts_by_build(store, order)
+    report = write_report(tmp_path / "trend", frame, verdicts, frame[["build"]].drop_duplicates())
+    assert order[10] in report["change_points"].get("userNode", []), report["change_points"]
+    assert order[10] in report["html"].read_text()

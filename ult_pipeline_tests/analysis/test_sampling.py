@@ -52,3 +52,26 @@ def test_samples_without_request_times_fall_back_to_the_bootstrap(tmp_path):
     assert errors[("b1", "a", "p50")] > 0 and errors[("b2", "a", "p50")] > 0
     # The busy second half is in the timed run's batch error, not in the bootstrap's.
     assert errors[("b1", "a", "p50")] >= errors[("b2", "a", "p50")]
+
+
+def test_failed_requests_are_left_out_of_the_sampling_errors(tmp_path):
+    """Refused requests (0 ms) are no latencies: the errors are those of the successful requests alone."""
+    from ult_pipeline.analysis.sampling import sampling_errors
+
+    ok = run(seed=4)
+    rng = np.random.default_rng(9)
+    refused = pd.DataFrame({"time_ms": np.sort(rng.integers(0, 30_000, 600)), "operation": rng.choice(list("abcd"), 600),
+                            "duration_ms": 0.0})
+    dead = pd.DataFrame({"time_ms": np.arange(0, 30_000, 100), "operation": "e", "duration_ms": 0.0})
+    for name, frame in (("clean", ok.assign(failed=False)),
+                        ("mixed", pd.concat([ok.assign(failed=False), refused.assign(failed=True),
+                                             dead.assign(failed=True)], ignore_index=True).sort_values("time_ms"))):
+        (tmp_path / name).mkdir()
+        frame.to_parquet(tmp_path / name / "requests.parquet")
+    history = pd.DataFrame({"build": ["clean", "mixed"], "samples_path": [str(tmp_path / "clean"), str(tmp_path / "mixed")]})
+    errors = sampling_errors(history, ["clean", "mixed"])
+    for op in ["a", "b", "c", "d", "__all__"]:
+        for metric in ("p50", "p95", "p99"):
+            assert errors[("mixed", op, metric)] == pytest.approx(errors[("clean", op, metric)], rel=1e-12)
+    # An operation whose every request failed has no latency, hence no error of one.
+    assert not any(key[1] == "e" for key in errors)

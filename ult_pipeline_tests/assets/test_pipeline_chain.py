@@ -15,9 +15,10 @@ import sys
 import dagster as dg
 import pytest
 
+from ult_pipeline.assets.ab_confirmation import NO_REGRESSION, ab_confirmation
 from ult_pipeline.assets.k6_results import k6_results
 from ult_pipeline.assets.newrelic_export import newrelic_export
-from ult_pipeline.assets.regression_comparison import NO_REGRESSION, regression_comparison
+from ult_pipeline.assets.regression_comparison import regression_comparison
 from ult_pipeline.assets.seeded_dataset import seeded_dataset
 from ult_pipeline.assets.target_deployment import target_deployment
 from ult_pipeline.assets.telemetry_gap import COVERS_EVERY_OPERATION, telemetry_gap
@@ -30,11 +31,12 @@ from ult_pipeline.sandbox.service_process import ServiceKnobs
 from ult_pipeline_tests.newrelic.fake_newrelic import FakeNewRelic
 
 SLOW = "userNode"
-PER_BUILD = [target_deployment, seeded_dataset, k6_results, telemetry_gap, regression_comparison, newrelic_export]
+PER_BUILD = [target_deployment, seeded_dataset, k6_results, telemetry_gap, regression_comparison, ab_confirmation,
+             newrelic_export]
 RUN_CONFIG = {"ops": {
     "seeded_dataset": {"config": {"profile": "tiny"}},
     "k6_results": {"config": {"load_profile": "short", "rate": 10, "duration": "12s"}},
-    "regression_comparison": {"config": {"confirm": False}},
+    "ab_confirmation": {"config": {"confirm": False}},
 }}
 
 
@@ -82,9 +84,9 @@ def test_every_build_materializes(chain):
 
 def test_the_slow_build_is_regressed_on_the_slowed_operation_only(chain):
     results, _, _, _ = chain
-    rebuild = metadata(results["c1.0.1"]["result"], "regression_comparison")
+    rebuild = metadata(results["c1.0.1"]["result"], "ab_confirmation")
     assert rebuild["regressed_operations"] == "none"
-    slow = metadata(results["c1.1.0"]["result"], "regression_comparison")
+    slow = metadata(results["c1.1.0"]["result"], "ab_confirmation")
     assert slow["regressed_operations"] == SLOW, slow
     checks = {c.check_name: c for c in results["c1.1.0"]["result"].get_asset_check_evaluations()}
     assert not checks[NO_REGRESSION].passed

@@ -1,29 +1,29 @@
-"""Benchmark: the regression gate (`ult_pipeline.analysis.detector.compare`) on synthetic build histories.
+"""Benchmark: the shipped regression gate on synthetic build histories, as CI and the pipeline drive it.
 
-    .venv/bin/python -m ult_pipeline_tests.bench.detection [--series 200] [--workers 2]
+    .venv/bin/python -m ult_pipeline_tests.bench.detection [--series 200] [--series-8 100] [--workers 2]
 
-Histories as in /work/shared/notes/regression-anchors.md: 40 builds of p95 ~ 100 ms with a run-to-run
-CV of 2, 3 or 5 % (normal, or Student-t with 3 dof scaled to the same CV), each with a within-run
-sampling SE of 0.5 % (Observation.sampling_se); a step of +3, +5, +8 or +10 % at build 25 (index 24),
-or none. The gate runs after every build from build 8 on: `compare(series[:i + 1])` for i = 7..39.
+The gate is `gate.judge` with `regression.DEFAULT_GATE`, the function and defaults of the
+`regression_comparison` asset and `ult analyze`, over the same window (`last:20`: at most 20
+baseline builds), on a long history frame exactly like the one `ult analyze` reads. A test
+(`test_bench_gate.py`) pins that down.
 
-An alarm is a "regressed" verdict with confidence "confirmed". Per cell:
-- detected: an alarm at the step build or within the 15 builds after it (builds 25..39);
-- builds needed: first alarm at or after the step, the step build counting as 1 (median / p90 over all
-  histories, ">15" when not caught), and the share caught within 2 builds;
-- FA before step: share of histories with any alarm at builds 8..24 (17 gate decisions);
-- suspected: share of those pre-step gate decisions that were "regressed (suspected)", and of
-  histories with any;
-- no-step histories also get the steady-state false-alarm rate: any alarm at builds 25..40, where
-  the baseline is a full window of 20 builds (16 decisions).
-The baseline detector, in the same run on the same histories: newest build vs the mean and sd of
-the last 20 earlier builds, alarm when z > 2.33. The oracle (true mean and sd known, z of the mean
-of the last 2 builds, threshold set on this run's histories for 2 % FA before the step; normal noise
-only) is the ceiling for any gate deciding from 2 builds under the same constraint.
-Outliers: no-step normal histories where one random gated build (8..40) runs 15-30 % slow; the
-share with an alarm anywhere (builds 8..40) is printed next to the same share without outliers.
-Change points: one PELT analysis of each whole 40-build series (as in the anchors' first table): a hit
-is a change point at builds 24-26; false: any change point in a no-step series.
+Histories (after /work/shared/notes/regression-anchors.md): 40 builds, the p50 of 1 or 8 operations
+with a run-to-run CV of 3 % per operation (8 operations: a host-wide factor of 2 % shared by all,
+2.2 % each on its own), a within-run sampling error of 0.5 %; a step of +5 % or +10 % on one
+operation from build 25 on, or none; optionally 5 % of builds hit by a noisy neighbour (every
+operation 15-30 % slower on that build). The gate runs after every build from build 8 on.
+
+Two gates:
+- `ult analyze` (CI): fails (exit 1) on a confirmed regression (`gate.decide`).
+- the pipeline: every operation the analysis wants re-run (`Judgement.needs_confirmation`) is
+  re-run A,B,A,B against `gate.representative_baseline`, simulated with the pair noise that
+  `bench.confirmation` measured in the sandbox (`ab.PairConfig.pair_noise`), and judged by
+  `ab.confirm_operations`; it fails when the A/B runs confirm.
+
+Printed per cell: share of histories failing before the step (false alarms, gates 8..24), share
+catching the step within 2 builds and within 15, the median builds needed, and for the pipeline the
+A/B confirmations per 100 builds (their load-test minutes). The baseline detector "z > 2.33 on the
+last 20" runs on the same histories; the anchors' Otava figures are quoted for comparison.
 """
 
 from __future__ import annotations
@@ -33,186 +33,158 @@ import time
 from multiprocessing import Pool
 
 import numpy as np
+import pandas as pd
 
-from ult_pipeline.analysis.detector import DetectorConfig, Observation, compare
-from ult_pipeline.analysis.stats_changepoints import change_points, difference_noise
+from ult_pipeline.analysis.ab import AbRun, PairConfig, confirm_operations
+from ult_pipeline.analysis.gate import apply_confirmation, decide, judge, representative_baseline
+from ult_pipeline.analysis.regression import DEFAULT_GATE
+from ult_pipeline.loadtest.profiles import duration_seconds
 
 N_BUILDS = 40
 STEP_AT = 24  # index of the first slow build: build 25
 FIRST_GATE = 7  # index of the first gated build: build 8
-HORIZON = 15  # builds after the step (the step build included) in which a detection counts
+HORIZON = 15
+CV = 0.03
+HOST_CV = 0.02  # shared by every operation of a build (8 operations)
 SAMPLING_SE = 0.005
-CVS = (0.02, 0.03, 0.05)
-STEPS = (0.0, 0.03, 0.05, 0.08, 0.10)
-GATE_CONFIG = DetectorConfig(find_change_points=False)
+OUTLIER_SHARE = 0.05
+SLOW_OP = "op0"
+GATE = DEFAULT_GATE
+PAIRS = PairConfig()
+# Per run of an A/B pair: the pair-to-pair sd of a difference is PAIRS.pair_noise.
+RUN_NOISE = PAIRS.pair_noise / np.sqrt(2.0)
 
 
-def histories(rng: np.random.Generator, n: int, cv: float, step: float, noise: str, outlier: bool) -> np.ndarray:
-    if noise == "normal":
-        eps = rng.standard_normal((n, N_BUILDS))
-    else:  # Student-t, 3 dof, scaled to unit variance (the t3 variance is 3)
-        eps = rng.standard_t(3, (n, N_BUILDS)) / np.sqrt(3.0)
-    values = 100.0 * (1.0 + cv * eps)
-    values = np.maximum(values, 1.0)  # heavy tails: keep a latency positive
+def history(rng: np.random.Generator, n_ops: int, step: float, outliers: bool) -> tuple[pd.DataFrame, np.ndarray]:
+    """(history frame, true log level per build and operation) of one synthetic history."""
+    ops = [f"op{j}" for j in range(n_ops)]
+    base = np.log(np.array([100.0 + 10 * j for j in range(n_ops)]))
+    true = np.tile(base, (N_BUILDS, 1))
     if step:
-        values[:, STEP_AT:] *= 1.0 + step
-    if outlier:
-        at = rng.integers(FIRST_GATE, N_BUILDS, n)
-        values[np.arange(n), at] *= 1.0 + rng.uniform(0.15, 0.30, n)
-    return values
+        true[STEP_AT:, 0] += np.log1p(step)
+    own = CV if n_ops == 1 else float(np.sqrt(CV**2 - HOST_CV**2))
+    host = rng.normal(0, HOST_CV, (N_BUILDS, 1)) if n_ops > 1 else 0.0
+    noisy = np.zeros((N_BUILDS, 1))
+    if outliers:
+        hit = rng.random(N_BUILDS) < OUTLIER_SHARE
+        noisy[hit, 0] = np.log(rng.uniform(1.15, 1.30, hit.sum()))
+    observed = np.exp(true + host + noisy + rng.normal(0, own, (N_BUILDS, n_ops)))
+    pushed = pd.Timestamp("2026-11-01T00:00:00Z")
+    rows = [{"build": f"b{b:02d}", "pushed_at": pushed + pd.Timedelta(minutes=10 * b), "operation": op,
+             "metric": "p50", "value": float(observed[b, j]), "samples_path": None}
+            for b in range(N_BUILDS) for j, op in enumerate(ops)]
+    return pd.DataFrame(rows), true
 
 
-def gate_ours(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(confirmed alarm, suspected regression) per history and gated build."""
-    n = len(values)
+def simulate_ab(rng: np.random.Generator, true: np.ndarray, candidate: int, baseline: int, metric_of: dict,
+                n_ops: int) -> dict:
+    """The A/B confirmation of `candidate` against `baseline`, each run drawn around the builds' true levels."""
+    runs = []
+    for pair in range(PAIRS.pairs):
+        host = rng.normal(0, HOST_CV) if n_ops > 1 else 0.0  # cancels when normalized
+        for role, b in (("baseline", baseline), ("candidate", candidate)):
+            values = np.exp(true[b] + host + rng.normal(0, RUN_NOISE, n_ops))
+            runs.append(AbRun(pair, role, {"p50": {f"op{j}": float(values[j]) for j in range(n_ops)}},
+                              {"p50": {f"op{j}": SAMPLING_SE for j in range(n_ops)}}))
+    return confirm_operations(runs, metric_of, PAIRS)
+
+
+def gate_history(job: tuple) -> dict:
+    n_ops, step, outliers, seed = job
+    rng = np.random.default_rng(seed)
+    frame, true = history(rng, n_ops, step, outliers)
+    se = {(r.build, r.operation, r.metric): SAMPLING_SE * r.value for r in frame.itertuples()}
     gates = range(FIRST_GATE, N_BUILDS)
-    alarm = np.zeros((n, len(gates)), dtype=bool)
-    suspect = np.zeros((n, len(gates)), dtype=bool)
-    for s in range(n):
-        series = [Observation(f"b{i}", float(v), SAMPLING_SE * float(v)) for i, v in enumerate(values[s])]
-        for g, i in enumerate(gates):
-            c = compare(series[: i + 1], GATE_CONFIG)
-            if c.verdict == "regressed":
-                alarm[s, g] = c.confidence == "confirmed"
-                suspect[s, g] = c.confidence == "suspected"
-    return alarm, suspect
-
-
-def gate_zscore(values: np.ndarray, threshold: float = 2.33, last: int = 20) -> np.ndarray:
-    gates = range(FIRST_GATE, N_BUILDS)
-    alarm = np.zeros((len(values), len(gates)), dtype=bool)
+    ci_fail = np.zeros(len(gates), bool)
+    pipe_fail = np.zeros(len(gates), bool)
+    ab_runs = 0
     for g, i in enumerate(gates):
-        base = values[:, max(0, i - last): i]
-        z = (values[:, i] - base.mean(axis=1)) / base.std(axis=1, ddof=1)
-        alarm[:, g] = z > threshold
+        build = f"b{i:02d}"
+        judgement = judge(frame, build, GATE, sampling_se=se)
+        ci_fail[g] = decide(judgement.operations).fails
+        wanted = judgement.needs_confirmation()
+        if wanted:
+            ab_runs += 1
+            baseline = representative_baseline(frame, build, wanted, config=GATE)
+            results = simulate_ab(rng, true, i, int(baseline[1:]), {op: "p50" for op in wanted}, n_ops)
+            pipe_fail[g] = decide(apply_confirmation(judgement.operations, results, GATE)).fails
+    z = zscore(frame, n_ops)
+    return {"job": job[:3], "ci": ci_fail, "pipeline": pipe_fail, "z233": z, "ab_runs": ab_runs}
+
+
+def zscore(frame: pd.DataFrame, n_ops: int, threshold: float = 2.33, last: int = 20) -> np.ndarray:
+    """Newest build vs the mean and sd of the last 20, any operation above `threshold`."""
+    values = frame.pivot_table(index="build", columns="operation", values="value").to_numpy()
+    alarm = np.zeros(N_BUILDS - FIRST_GATE, bool)
+    for g, i in enumerate(range(FIRST_GATE, N_BUILDS)):
+        base = values[max(0, i - last):i]
+        z = (values[i] - base.mean(axis=0)) / base.std(axis=0, ddof=1)
+        alarm[g] = bool((z > threshold).any())
     return alarm
 
 
-def oracle_z2(values: np.ndarray, cv: float) -> np.ndarray:
-    """z of the mean of the last 2 builds with the true mean (100) and sd known, per gate."""
-    gates = np.arange(FIRST_GATE, N_BUILDS)
-    pair = (values[:, gates] + values[:, gates - 1]) / 2.0
-    return (pair - 100.0) / (100.0 * cv / np.sqrt(2.0))
-
-
-def cell(job: tuple) -> dict:
-    noise, cv, step, outlier, n, seed = job
-    rng = np.random.default_rng(seed)
-    values = histories(rng, n, cv, step, noise, outlier)
-    t = time.perf_counter()
-    alarm, suspect = gate_ours(values)
-    out = {"job": job[:4], "ours": alarm, "suspect": suspect, "z233": gate_zscore(values),
-           "oracle": oracle_z2(values, cv), "seconds": time.perf_counter() - t}
-    if noise == "normal" and not outlier:
-        hits = []
-        for s in range(n):
-            y = np.log(values[s])
-            sigma = max(difference_noise(y), float(np.log1p(GATE_CONFIG.noise_floor_cv)))
-            hits.append(change_points(y, sigma, GATE_CONFIG.change_point_penalty))
-        out["cps"] = hits
-    return out
-
-
-PRE = slice(0, STEP_AT - FIRST_GATE)  # gates at builds 8..24
-POST = slice(STEP_AT - FIRST_GATE, STEP_AT - FIRST_GATE + HORIZON)  # builds 25..39
-
-
-def detection(alarm: np.ndarray) -> tuple[float, str, str, float]:
-    post = alarm[:, POST]
-    hit = post.any(axis=1)
-    needed = np.where(hit, np.argmax(post, axis=1) + 1, np.inf)
-
-    def fmt(x: float) -> str:
-        return f">{HORIZON}" if not np.isfinite(x) else f"{x:.0f}"
-
-    return hit.mean(), fmt(np.median(needed)), fmt(np.percentile(needed, 90, method="inverted_cdf")), \
-        (needed <= 2).mean()
+CELLS = [(0.0, False), (0.0, True), (0.05, False), (0.10, False)]
+PRE = slice(0, STEP_AT - FIRST_GATE)
+POST = slice(STEP_AT - FIRST_GATE, STEP_AT - FIRST_GATE + HORIZON)
 
 
 def pct(x: float) -> str:
     return f"{100 * x:5.1f}%"
 
 
-def report(results: list[dict], n: int) -> None:
-    by = {r["job"]: r for r in results}
-    print(f"\n{n} histories per cell; alarm = 'regressed' + 'confirmed' (ours); z>2.33 = newest vs last 20\n")
-    for noise in ("normal", "t3"):
-        print(f"== noise: {'normal' if noise == 'normal' else 'Student-t, 3 dof'} ==")
-        header = (f"{'CV':>4} {'step':>5} | {'detector':<8} | {'detected':>8} {'median':>6} {'p90':>4} {'<=2 b':>6} "
-                  f"| {'FA before step':>14} | {'suspected: gates / histories':>28} | {'FA steady':>9}")
-        print(header)
-        print("-" * len(header))
-        for cv in CVS:
-            # The oracle's threshold: 2 % of this run's histories (pre-step gates, all cells) alarm by chance.
-            pre_max = np.concatenate([by[(noise, cv, s, False)]["oracle"][:, PRE].max(axis=1) for s in STEPS])
-            oracle_c = float(np.quantile(pre_max, 0.98))
-            if noise == "normal":
-                print(f"CV {100 * cv:.0f}%: oracle threshold z2 > {oracle_c:.2f}")
-            for step in STEPS:
-                r = by[(noise, cv, step, False)]
-                oracle = r["oracle"] > oracle_c
-                rows = [("ours", r["ours"]), ("z>2.33", r["z233"])]
-                if noise == "normal":  # a mean-and-sd test is the ceiling for normal noise only
-                    rows.append(("oracle", oracle))
-                for name, alarm in rows:
-                    fa = alarm[:, PRE].any(axis=1).mean()
-                    if step:
-                        det, med, p90, within2 = detection(alarm)
-                        d = f"{pct(det):>8} {med:>6} {p90:>4} {pct(within2):>6}"
-                    else:
-                        d = f"{'-':>8} {'-':>6} {'-':>4} {'-':>6}"
-                    sus = f"{pct(r['suspect'][:, PRE].mean())} / {pct(r['suspect'][:, PRE].any(axis=1).mean())}" \
-                        if name == "ours" else "-"
-                    steady = pct(alarm[:, PRE.stop:].any(axis=1).mean()) if not step else "-"
-                    print(f"{100 * cv:>3.0f}% {f'+{100 * step:.0f}%' if step else 'none':>5} | {name:<8} | {d} "
-                          f"| {pct(fa):>14} | {sus:>28} | {steady:>9}")
-            print()
-        pooled = {cv: np.concatenate([by[(noise, cv, s, False)]["ours"][:, PRE].any(axis=1) for s in STEPS]).mean()
-                  for cv in CVS}
-        print("FA before step, pooled over all cells of a CV (ours): "
-              + ", ".join(f"CV {100 * cv:.0f}%: {pct(v).strip()} of {len(STEPS) * n}" for cv, v in pooled.items()))
-        print()
-
-    print("== single outlier builds (no step, normal noise; one gated build 15-30 % slow) ==")
-    print(f"{'CV':>4} | {'alarm anywhere, with outlier':>28} | {'same, no outlier':>16} | {'suspected (hist.)':>17} "
-          f"| {'z>2.33 with outlier':>19}")
-    for cv in CVS:
-        r, clean = by[("normal", cv, 0.0, True)], by[("normal", cv, 0.0, False)]
-        print(f"{100 * cv:>3.0f}% | {pct(r['ours'].any(axis=1).mean()):>28} | {pct(clean['ours'].any(axis=1).mean()):>16} "
-              f"| {pct(r['suspect'].any(axis=1).mean()):>17} | {pct(r['z233'].any(axis=1).mean()):>19}")
-
-    print("\n== change points, one analysis of each whole 40-build series (PELT, normal noise) ==")
-    print(f"{'CV':>4} | " + " | ".join(f"{f'+{100 * s:.0f}% hit':>9}" for s in STEPS[1:]) + " | no step: false CP")
-    for cv in CVS:
-        cells = []
-        for step in STEPS[1:]:
-            cps = by[("normal", cv, step, False)]["cps"]
-            cells.append(np.mean([any(STEP_AT - 1 <= c <= STEP_AT + 1 for c in h) for h in cps]))
-        false = np.mean([len(h) > 0 for h in by[("normal", cv, 0.0, False)]["cps"]])
-        print(f"{100 * cv:>3.0f}% | " + " | ".join(f"{pct(c):>9}" for c in cells) + f" | {pct(false)}")
+def summarize(alarms: np.ndarray, step: float) -> str:
+    fa = alarms[:, PRE].any(axis=1).mean()
+    if not step:
+        return f"{pct(fa):>9} | {'-':>8} {'-':>8} {'-':>6}"
+    post = alarms[:, POST]
+    hit = post.any(axis=1)
+    needed = np.where(hit, np.argmax(post, axis=1) + 1, np.inf)
+    median = np.median(needed)
+    med = f">{HORIZON}" if not np.isfinite(median) else f"{median:.0f}"
+    return f"{pct(fa):>9} | {pct((needed <= 2).mean()):>8} {pct(hit.mean()):>8} {med:>6}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--series", type=int, default=200, help="histories per cell")
+    parser.add_argument("--series", type=int, default=200, help="histories per cell, one operation")
+    parser.add_argument("--series-8", type=int, default=100, help="histories per cell, eight operations")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=20240)
     args = parser.parse_args()
+    cells = CELLS
     jobs = []
-    for noise in ("normal", "t3"):
-        for cv in CVS:
-            for step in STEPS:
-                jobs.append((noise, cv, step, False))
-    jobs += [("normal", cv, 0.0, True) for cv in CVS]
-    jobs = [(*j, args.series, args.seed + 1000 * k) for k, j in enumerate(jobs)]
-    t = time.perf_counter()
+    for n_ops, count in ((1, args.series), (8, args.series_8)):
+        for c, (step, outliers) in enumerate(cells):
+            jobs += [(n_ops, step, outliers, args.seed + 100_000 * n_ops + 1000 * c + s) for s in range(count)]
+    started = time.perf_counter()
     with Pool(args.workers) as pool:
-        results = pool.map(cell, jobs, chunksize=1)
-    report(results, args.series)
-    calls = len(jobs) * args.series * (N_BUILDS - FIRST_GATE)
-    busy = sum(r["seconds"] for r in results)
-    print(f"\n{calls} gate decisions in {time.perf_counter() - t:.0f} s wall "
-          f"({1000 * busy / calls:.2f} ms per compare call, {args.workers} workers)")
+        results = pool.map(gate_history, jobs, chunksize=4)
+    by: dict[tuple, list[dict]] = {}
+    for r in results:
+        by.setdefault(r["job"], []).append(r)
+    ab_minutes = 2 * PAIRS.pairs * duration_seconds(PAIRS.duration) / 60
+    print(f"gate: regression.DEFAULT_GATE ({GATE.baseline}); A/B: {PAIRS.pairs} pairs x {PAIRS.duration}, "
+          f"alpha {PAIRS.alpha}, pair noise {100 * PAIRS.pair_noise:.1f} % ({ab_minutes:.0f} load-test minutes each)")
+    print(f"histories: {N_BUILDS} builds, CV {100 * CV:.0f} % per operation, step on {SLOW_OP} at build {STEP_AT + 1}; "
+          f"outliers: {100 * OUTLIER_SHARE:.0f} % of builds +15-30 %\n")
+    header = (f"{'ops':>3} {'step':>5} {'outliers':>8} | {'gate':<13} | {'FA before':>9} | {'<=2 builds':>8} "
+              f"{'<=15':>8} {'median':>6} | A/B per 100 builds")
+    print(header)
+    print("-" * len(header))
+    for n_ops in (1, 8):
+        for step, outliers in cells:
+            rs = by[(n_ops, step, outliers)]
+            for name in ("ci", "pipeline", "z233"):
+                alarms = np.array([r[name] for r in rs])
+                ab = (f"{100 * np.mean([r['ab_runs'] for r in rs]) / (N_BUILDS - FIRST_GATE):.1f}"
+                      if name == "pipeline" else "")
+                label = {"ci": "ult analyze", "pipeline": "pipeline+A/B", "z233": "z>2.33 last20"}[name]
+                print(f"{n_ops:>3} {f'+{100 * step:.0f}%' if step else 'none':>5} {'5 %' if outliers else 'no':>8} | "
+                      f"{label:<13} | {summarize(alarms, step)} | {ab}")
+        print()
+    print("Otava 0.8.0 default (anchors, 1 operation, CV 3 %): +5 % median 4 builds / p90 9, "
+          "9.5 % of histories with a false alarm before the step")
+    print(f"\n{len(jobs)} histories in {time.perf_counter() - started:.0f} s wall ({args.workers} workers)")
 
 
 if __name__ == "__main__":

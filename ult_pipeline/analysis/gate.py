@@ -1,0 +1,138 @@
+"""The regression gate: one function decides a build's verdict for the asset, `ult analyze` and the benchmarks.
+
+`judge` compares a build with the builds before it (`regression.analyze`, one `GateConfig`);
+`apply_confirmation` folds in the A/B re-runs where the pipeline made them; `decide` turns the
+verdicts into the gate's outcome: the `no_regression` check's severity and `ult analyze`'s exit code.
+
+What fails the gate (exit 1, check ERROR): a regression confirmed, either by A/B re-runs or, where
+no re-run is possible, by the newest builds together (`detector` windows of k >= 2 builds that agree:
+one noisy-neighbour build cannot produce it alone). A regression "suspected" on one build only is a
+warning (exit 0, printed; check WARN): one slow run cannot be told from a busy host. So is an
+"inconclusive" operation: the run could not have seen a change that matters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ult_pipeline.analysis.ab import Confirmation
+from ult_pipeline.analysis.history import ALL_OPERATIONS, HistoryError, build_order
+from ult_pipeline.analysis.regression import (
+    DEFAULT_GATE,
+    INCONCLUSIVE,
+    REGRESSED,
+    UNCHANGED,
+    GateConfig,
+    analyze,
+    inconclusive_detail,
+    operation_verdicts,
+    overall,
+    tag_of,
+)
+
+CONFIRMED_BY_AB, CLEARED_BY_AB = "confirmed by A/B", "cleared by A/B"
+CONFIRMED = ("confirmed", CONFIRMED_BY_AB)
+EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Judgement:
+    build: str
+    table: pd.DataFrame  # one row per operation and metric (`regression.analyze`)
+    operations: pd.DataFrame  # one row per operation (`regression.operation_verdicts`)
+
+    @property
+    def verdict(self) -> str:
+        return overall(self.operations)
+
+    def needs_confirmation(self) -> list[str]:
+        """Operations an A/B re-run should confirm or clear: judged regressed, or worse with `trigger_alpha`."""
+        ops = self.operations
+        return list(ops.loc[(ops["operation"] != ALL_OPERATIONS) & ops["trigger"], "operation"])
+
+
+def judge(history: pd.DataFrame, candidate: str, config: GateConfig = DEFAULT_GATE, *,
+          sampling_se: Mapping[tuple[str, str, str], float] | None = None) -> Judgement:
+    """The candidate build against its baseline builds; raises HistoryError on an unusable history."""
+    table = analyze(history, candidate, config, sampling_se=None if sampling_se is None else dict(sampling_se))
+    return Judgement(candidate, table, operation_verdicts(table, config))
+
+
+def apply_confirmation(operations: pd.DataFrame, results: Mapping[str, Confirmation],
+                       config: GateConfig = DEFAULT_GATE) -> pd.DataFrame:
+    """The operations' verdicts after A/B re-runs: each confirmed one regressed ("confirmed by A/B"),
+    each other one cleared (unchanged, or inconclusive when the re-runs could not see `matters_pct`)."""
+    operations = operations.copy()
+    for operation, result in results.items():
+        index = operations.index[operations["operation"] == operation]
+        if result.confirmed:
+            operations.loc[index, ["verdict", "confidence"]] = [REGRESSED, CONFIRMED_BY_AB]
+        else:
+            verdict = INCONCLUSIVE if result.mdc_pct > config.matters_pct else UNCHANGED
+            operations.loc[index, ["verdict", "confidence", "regressed_metrics"]] = [verdict, CLEARED_BY_AB, ""]
+        operations.loc[index, "ab_change_pct"] = result.change_pct
+        operations.loc[index, "ab_p_value"] = result.p_value
+        operations.loc[index, "ab_mdc_pct"] = result.mdc_pct
+    return operations
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    verdict: str  # the build's verdict (`regression.overall`)
+    fails: bool  # a confirmed regression: exit 1, the no_regression check fails with ERROR
+    warns: bool  # suspected only, or inconclusive: printed, the check fails with WARN
+    regressed: tuple[str, ...]  # operations judged regressed (confirmed or suspected)
+    summary: str  # one line for people
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_REGRESSION if self.fails else EXIT_OK
+
+
+def decide(operations: pd.DataFrame) -> GateDecision:
+    """The gate's outcome from the operations' verdicts; the `__all__` row never counts."""
+    counted = operations[operations["operation"] != ALL_OPERATIONS]
+    regressed = counted[counted["verdict"] == REGRESSED]
+    confirmed = regressed[regressed["confidence"].isin(CONFIRMED)]
+    inconclusive = inconclusive_detail(counted)
+    verdict = overall(operations)
+    names = tuple(regressed["operation"])
+    if len(confirmed):
+        summary = f"regressed: {', '.join(confirmed['operation'])} ({', '.join(sorted(set(confirmed['confidence'])))})"
+    elif len(regressed):
+        summary = (f"suspected regression of {', '.join(names)} on this build alone: a re-run or the next build "
+                   "confirms or clears it")
+    elif inconclusive:
+        summary = f"inconclusive: {inconclusive}"
+    else:
+        summary = verdict
+    if inconclusive and len(regressed):
+        summary += f"; inconclusive: {inconclusive}"
+    return GateDecision(verdict, bool(len(confirmed)), bool(len(regressed) and not len(confirmed)) or bool(inconclusive),
+                        names, summary)
+
+
+def representative_baseline(history: pd.DataFrame, candidate: str, operations: list[str], metric: str = "p50",
+                            config: GateConfig = DEFAULT_GATE) -> str:
+    """The baseline build whose image an A/B re-run compares the candidate with.
+
+    Of the candidate's baseline builds, the one whose `metric` of `operations` is nearest their
+    baseline medians (sum of |log ratio|; the newest on a tie): a typical build, never the build just
+    before when that one is itself slow (the previous build of an unconfirmed step would clear it).
+    Raises HistoryError when the candidate has no baseline build.
+    """
+    earlier = config.policy().earlier_builds(build_order(history), candidate, tag_of)
+    if not earlier:
+        raise HistoryError(f"build {candidate!r} has no baseline build to re-run against")
+    rows = history[history["build"].isin(earlier) & history["operation"].isin(operations)
+                   & (history["metric"] == metric) & (history["value"] > 0)]
+    if rows.empty:
+        return earlier[-1]
+    logs = np.log(rows.pivot_table(index="build", columns="operation", values="value", aggfunc="median"))
+    distance = logs.sub(logs.median()).abs().sum(axis=1)
+    position = {b: i for i, b in enumerate(earlier)}
+    return min(distance.index, key=lambda b: (round(float(distance[b]), 12), -position[str(b)]))
