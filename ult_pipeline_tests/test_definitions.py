@@ -36,6 +36,6 @@ def test_nothing_heavy_runs_beside_a_load_test():
     from ult_pipeline.definitions import defs
 
     pooled = {"target_deployment", "seeded_dataset", "k6_results", "telemetry_gap", "regression_comparison",
-              "trend_report"}
+              "ab_confirmation", "trend_report"}
     pools = {key.to_user_string(): asset.op.pool for asset in defs().assets for key in asset.keys}
     assert {name: pools.get(name) for name in pooled} == dict.fromkeys(pooled, "load_test_target")

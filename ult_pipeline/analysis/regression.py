@@ -296,7 +296,8 @@ def family_wise(table: pd.DataFrame, config: GateConfig) -> pd.DataFrame:
 
     Adds `p_adjusted` (Holm, per family, over the operations' tests that were made) and `trigger`:
     the metric moved the bad way by at least the tolerance with `p_adjusted < trigger_alpha`, or was
-    judged regressed; with confirmation on, such an operation is re-run A,B,A,B.
+    judged regressed; with confirmation on, such an operation is re-run A,B,A,B. (`trigger_alpha` 1
+    re-runs every operation that got worse by the tolerance.)
     """
     if table.empty:
         return table
@@ -314,7 +315,7 @@ def family_wise(table: pd.DataFrame, config: GateConfig) -> pd.DataFrame:
     deciding = table["metric"].isin(DECIDING) & (table["operation"] != ALL_OPERATIONS)
     worse = (table["z"].fillna(0) > 0) & (table["change_pct"].fillna(0).abs() >= config.tolerance_pct)
     table["trigger"] = deciding & ((table["verdict"] == REGRESSED)
-                                   | (worse & (table["p_adjusted"] < config.trigger_alpha)))
+                                   | (worse & (table["p_adjusted"] <= config.trigger_alpha)))
     return table
 
 

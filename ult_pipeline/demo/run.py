@@ -121,7 +121,7 @@ def build_line(build: DemoBuild, partition: str, run: dg.DagsterRun | None, inst
     def meta(asset: str) -> dict:
         return latest_metadata(instance, asset, [partition]).get(partition, {})
 
-    k6, verdict, gap = meta("k6_results"), meta("regression_comparison"), meta("telemetry_gap")
+    k6, verdict, gap = meta("k6_results"), meta("ab_confirmation"), meta("telemetry_gap")
     parts = [f"{build.tag:8} {partition:24} {run.status.value:8} {seconds:4.0f} s"]
     if k6:
         parts.append(f"{k6.get('requests', 0)} requests, p95 {k6.get('p95_ms', float('nan')):.1f} ms, "
@@ -129,6 +129,10 @@ def build_line(build: DemoBuild, partition: str, run: dg.DagsterRun | None, inst
     if verdict:
         regressed = verdict.get("regressed_operations", "none")
         parts.append(f"verdict: {verdict.get('verdict')}" + (f" [{regressed}]" if regressed != "none" else ""))
+        if verdict.get("inconclusive", "none") != "none":
+            parts.append(f"inconclusive: {verdict['inconclusive']}")
+        if verdict.get("confirmation", "not needed") != "not needed":
+            parts.append(f"A/B: {verdict['confirmation']}")
     if gap:
         parts.append(f"telemetry gaps: {gap.get('gaps', 'none')}")
     return "  ".join(parts) + f"  ({build.what})"

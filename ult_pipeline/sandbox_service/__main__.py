@@ -29,9 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dsn", default=None, help=f"PostgreSQL DSN (default: ${DSN_ENV})")
     parser.add_argument("--db-schema", default="public")
     parser.add_argument("--pool-size", type=int, default=10)
-    parser.add_argument("--latency-ms", nargs="*", default=[], metavar="OP=MS")
-    parser.add_argument("--latency-pct", nargs="*", default=[], metavar="OP=PCT")
-    parser.add_argument("--no-telemetry", nargs="*", default=[], metavar="OP")
+    # "extend": the sandbox passes one flag per operation; plain nargs would keep only the last one.
+    parser.add_argument("--latency-ms", nargs="*", action="extend", default=[], metavar="OP=MS")
+    parser.add_argument("--latency-pct", nargs="*", action="extend", default=[], metavar="OP=PCT")
+    parser.add_argument("--no-telemetry", nargs="*", action="extend", default=[], metavar="OP")
     parser.add_argument("--log-level", default="info")
     return parser
 

@@ -4,7 +4,7 @@
         [--out /tmp/abnoise/pairs.json] [--home DIR] [--dataset standard]
     .venv/bin/python -m ult_pipeline_tests.bench.confirmation --report /tmp/abnoise/pairs.json
 
-A confirmation (`ult_pipeline/assets/confirmation.py`) re-runs the baseline image and the
+A confirmation (`ult_pipeline/assets/ab_confirmation.py`) re-runs the baseline image and the
 candidate image interleaved on one environment: per pair, redeploy as the baseline (A), run k6
 for D seconds, redeploy as the candidate (B), run k6 for D seconds. Here A and B are the same
 image (no latency knob), so every difference between them is noise.
@@ -14,10 +14,12 @@ the dataset profile once (default `standard`, the pipeline's default, seed 1) an
 `seeded_dataset` does, then for each pair and role restarts the service exactly as
 `SandboxDeployerResource.deploy` does for an image without knobs (`manager.restart_service`; the
 deployer's ECS roll in moto is left out) and runs the pipeline's `run_load_test` with the
-`default` load profile and the duration overridden. Per run it records the role, pair index, per
-operation p50/p95/p99/count/error rate, the within-run errors of log(p50/p95/p99) and the path of
-its requests.parquet; the run folders stay under the home. It stops the sandbox it started at the
-end (also on Ctrl-C, SIGTERM or an exception) and removes only its PostgreSQL data folder.
+`default` load profile (the build's own profile in the asset; `default` unless ULT_LOAD_PROFILE is
+set) and the duration overridden. Per run it records the role, pair index, per operation
+p50/p95/p99 (of the successful requests, as ingested), count and error rate, the within-run errors
+of log(p50/p95/p99) and the path of its requests.parquet; the run folders stay under the home.
+It stops the sandbox it started at the end (also on Ctrl-C, SIGTERM or an exception) and removes
+only its PostgreSQL data folder.
 
 Printed per operation, for p50 and p95 (log units x 100, about percent):
   mean d, sd d     d = log(B) - log(A) per pair: its mean (order effect) and pair-to-pair sd
@@ -47,9 +49,9 @@ import pandas as pd
 
 from ult_pipeline.analysis.detector import bootstrap_quantile_se
 from ult_pipeline.analysis.history import ALL_OPERATIONS
-from ult_pipeline.analysis.sampling import QUANTILES, batch_log_errors
+from ult_pipeline.analysis.sampling import QUANTILES, batch_log_errors, successful_samples
 from ult_pipeline.loadtest.profiles import duration_seconds, get_load_profile
-from ult_pipeline.loadtest.run import run_load_test
+from ult_pipeline.loadtest.run import json_safe, run_load_test
 from ult_pipeline.loadtest.runner import K6Runner
 from ult_pipeline.sandbox import manager, postgres
 from ult_pipeline.sandbox.settings import SandboxSettings
@@ -68,8 +70,7 @@ METRICS = ("p50", "p95")
 
 def within_run_errors(requests_path: Path) -> dict[str, dict[str, dict[str, float]]]:
     """operation -> metric -> {"boot": se, "batch": se} of log(percentile), from the run's successful requests."""
-    frame = pd.read_parquet(requests_path, columns=["time_ms", "operation", "duration_ms", "failed"])
-    frame = frame[~frame["failed"]]
+    frame = successful_samples(requests_path)
     batch = batch_log_errors(frame)
     groups = {str(op): g["duration_ms"].to_numpy() for op, g in frame.groupby("operation", observed=True)}
     groups[ALL_OPERATIONS] = frame["duration_ms"].to_numpy()
@@ -165,6 +166,12 @@ def measure_pairs(
     return runs
 
 
+def _log_value(run: dict, operation: str, metric: str) -> float:
+    """log of a run's percentile; NaN when missing (saved as null: no successful request)."""
+    value = run["operations"].get(operation, {}).get(metric)
+    return float(np.log(value)) if value is not None and value > 0 else np.nan
+
+
 def pair_noise(runs: list[dict]) -> pd.DataFrame:
     """One row per operation and metric: the pair-to-pair spread of d = log(B) - log(A) and the within-run errors."""
     rows = []
@@ -173,8 +180,8 @@ def pair_noise(runs: list[dict]) -> pd.DataFrame:
     operations = sorted({op for r in runs for op in r["operations"]} - {ALL_OPERATIONS}) + [ALL_OPERATIONS]
     for metric in METRICS:
         d = pd.DataFrame(
-            {p: {op: np.log(by_pair[(p, "B")]["operations"].get(op, {}).get(metric, np.nan))
-                 - np.log(by_pair[(p, "A")]["operations"].get(op, {}).get(metric, np.nan)) for op in operations}
+            {p: {op: _log_value(by_pair[(p, "B")], op, metric) - _log_value(by_pair[(p, "A")], op, metric)
+                 for op in operations}
              for p in pair_ids}
         ).T  # pairs x operations
         real = [op for op in operations if op != ALL_OPERATIONS]
@@ -262,7 +269,7 @@ def main() -> None:
     def save(runs: list[dict]) -> None:
         meta["pairs_done"] = len({r["pair"] for r in runs if r["role"] == "B"})
         tmp = args.out.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"meta": meta, "runs": runs}, indent=1))
+        tmp.write_text(json.dumps(json_safe({"meta": meta, "runs": runs}), indent=1, allow_nan=False))
         tmp.replace(args.out)
 
     def terminate(_signum, _frame):

@@ -55,3 +55,17 @@ def test_cli_exits_clearly_when_the_database_is_unreachable():
     assert result.returncode != 0
     assert "database unreachable" in result.stderr
     assert "pw-secret" not in result.stderr
+
+
+def test_every_operations_knob_is_kept_when_the_flags_repeat():
+    # The sandbox passes one --latency-ms per operation: all of them must reach the service.
+    from ult_pipeline.sandbox.service_process import ServiceKnobs
+    from ult_pipeline.sandbox_service.__main__ import build_parser, config_from_args
+
+    knobs = ServiceKnobs(latency_ms={"me": 10, "userNode": 12}, latency_pct={"me": 5, "myUser": 7},
+                         no_telemetry=frozenset({"me", "userNode"}))
+    args = build_parser().parse_args(knobs.to_args())
+    config = config_from_args(args, {"ULT_SANDBOX_API_KEY": "k", "ULT_SANDBOX_SERVICE_DSN": "postgresql://x@127.0.0.1/db"})
+    assert dict(config.latency_ms) == {"me": 10.0, "userNode": 12.0}
+    assert dict(config.latency_pct) == {"me": 5.0, "myUser": 7.0}
+    assert set(config.no_telemetry) == {"me", "userNode"}
