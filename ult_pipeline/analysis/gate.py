@@ -22,6 +22,8 @@ import pandas as pd
 from ult_pipeline.analysis.ab import Confirmation
 from ult_pipeline.analysis.history import ALL_OPERATIONS, HistoryError, build_order
 from ult_pipeline.analysis.regression import (
+    CONFIRMED,
+    CONFIRMED_BY_AB,
     DEFAULT_GATE,
     INCONCLUSIVE,
     REGRESSED,
@@ -34,8 +36,7 @@ from ult_pipeline.analysis.regression import (
     tag_of,
 )
 
-CONFIRMED_BY_AB, CLEARED_BY_AB = "confirmed by A/B", "cleared by A/B"
-CONFIRMED = ("confirmed", CONFIRMED_BY_AB)
+CLEARED_BY_AB = "cleared by A/B"
 EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT = 0, 1, 2
 
 
@@ -112,8 +113,9 @@ def decide(operations: pd.DataFrame) -> GateDecision:
         summary = verdict
     if inconclusive and len(regressed):
         summary += f"; inconclusive: {inconclusive}"
-    return GateDecision(verdict, bool(len(confirmed)), bool(len(regressed) and not len(confirmed)) or bool(inconclusive),
-                        names, summary)
+    fails = bool(len(confirmed))
+    warns = (bool(len(regressed)) and not fails) or bool(inconclusive)
+    return GateDecision(verdict, fails, warns, names, summary)
 
 
 def representative_baseline(history: pd.DataFrame, candidate: str, operations: list[str], metric: str = "p50",

@@ -23,6 +23,9 @@ LATENCY = ("p50", "p95", "p99")
 HIGHER_IS_BETTER = {"throughput"}
 REGRESSED, IMPROVED, UNCHANGED, INSUFFICIENT = "regressed", "improved", "unchanged", "insufficient history"
 INCONCLUSIVE = "inconclusive"
+# Confidence of a regression: "confirmed" by the newest builds together, or by A/B re-runs (`gate`).
+CONFIRMED_BY_AB = "confirmed by A/B"
+CONFIRMED = ("confirmed", CONFIRMED_BY_AB)
 DECIDING = ("p50", "p95", "p99", "error_rate")
 # Earlier builds needed for a verdict (the detector's default too).
 MIN_HISTORY = 2
@@ -140,8 +143,9 @@ def _levels(frame: pd.DataFrame, candidate: str) -> dict[tuple[str, str, str], f
     return levels
 
 
-# Before a history has this many degrees of freedom of its own, the prior noise stands in for the rest.
+# The floor is measured on the builds no confirmation window tests only when at least this many remain.
 MIN_FLOOR_BUILDS = 5
+# Before a history has this many degrees of freedom of its own, the prior noise stands in for the rest.
 _FLOOR_PRIOR_DF = 10.0
 
 
@@ -227,7 +231,8 @@ def analyze(
     order = build_order(history)
     if candidate not in order:
         raise HistoryError(f"build {candidate!r} is not in the history")
-    earlier = config.policy().earlier_builds(order, candidate, tag_of)
+    policy = config.policy()
+    earlier = policy.earlier_builds(order, candidate, tag_of)
     builds = [*earlier, candidate]
     frame = history[history["build"].isin(builds)].reset_index(drop=True)
     if sampling_se is None:
@@ -262,7 +267,7 @@ def analyze(
         row["change_points"] = ",".join(series[i].build for i in result.change_points if i < len(series))
         # Reported values are the measured ones; the deciding change (normalized when relative) stays beside them.
         base_values = measured.reindex([b for b in earlier if b in measured.index]).to_numpy(dtype=float)
-        base_values = base_values[np.isfinite(base_values)][-config.policy().last_n:]
+        base_values = base_values[np.isfinite(base_values)][-policy.last_n:]
         row["value"] = float(measured[candidate])
         row["baseline"] = float(np.median(base_values)) if len(base_values) else None
         row["measured_change_pct"] = ((row["value"] / row["baseline"] - 1.0) * 100.0
@@ -326,6 +331,10 @@ def _mdc(by_metric: pd.DataFrame) -> float | None:
     return float(values.min()) if len(values) else None
 
 
+def _pick(row: pd.Series | None, column: str):
+    return None if row is None else row.get(column)
+
+
 def operation_verdicts(table: pd.DataFrame, config: GateConfig = DEFAULT_GATE) -> pd.DataFrame:
     """One verdict per operation from its metrics: latency (p50, p95, p99) and error rate.
 
@@ -355,18 +364,14 @@ def operation_verdicts(table: pd.DataFrame, config: GateConfig = DEFAULT_GATE) -
             verdict, confidence = INCONCLUSIVE, None
         else:
             verdict, confidence = UNCHANGED, None
-
-        def pick(row, column):
-            return None if row is None else row.get(column)
-
         out.append({
             "operation": operation, "verdict": verdict, "confidence": confidence,
-            "p50_ms": pick(p50, "value"), "p95_ms": pick(p95, "value"),
-            "p50_change_pct": pick(p50, "change_pct"), "p95_change_pct": pick(p95, "change_pct"),
-            "p95_ci_low_pct": pick(p95, "ci_low_pct"), "p95_ci_high_pct": pick(p95, "ci_high_pct"),
-            "p95_measured_change_pct": pick(p95, "measured_change_pct"),
-            "p95_mdc_pct": pick(p95, "mdc_pct"), "mdc_pct": mdc,
-            "noise_cv_pct": pick(p95, "noise_cv_pct"),
+            "p50_ms": _pick(p50, "value"), "p95_ms": _pick(p95, "value"),
+            "p50_change_pct": _pick(p50, "change_pct"), "p95_change_pct": _pick(p95, "change_pct"),
+            "p95_ci_low_pct": _pick(p95, "ci_low_pct"), "p95_ci_high_pct": _pick(p95, "ci_high_pct"),
+            "p95_measured_change_pct": _pick(p95, "measured_change_pct"),
+            "p95_mdc_pct": _pick(p95, "mdc_pct"), "mdc_pct": mdc,
+            "noise_cv_pct": _pick(p95, "noise_cv_pct"),
             "p_adjusted": float(deciding["p_adjusted"].min()) if deciding["p_adjusted"].notna().any() else None,
             "normalized": bool(deciding["relative"].any()) if "relative" in deciding else False,
             "regressed_metrics": ",".join(regressed.index),
@@ -385,8 +390,7 @@ def overall(verdicts: pd.DataFrame) -> str:
     verdicts = verdicts[verdicts["operation"] != ALL_OPERATIONS]
     regressed = verdicts[verdicts["verdict"] == REGRESSED]
     if len(regressed):
-        confirmed = regressed["confidence"].isin(("confirmed", "confirmed by A/B"))
-        return "regressed (confirmed)" if confirmed.any() else "regressed (suspected)"
+        return "regressed (confirmed)" if regressed["confidence"].isin(CONFIRMED).any() else "regressed (suspected)"
     if len(verdicts) and (verdicts["verdict"] == INSUFFICIENT).all():
         return INSUFFICIENT
     if (verdicts["verdict"] == INCONCLUSIVE).any():

@@ -1,7 +1,7 @@
 """`ab_confirmation`: the build's final verdict, after re-running a suspected regression A,B,A,B.
 
 When `regression_comparison` finds an operation worse (see `Judgement.needs_confirmation`), the
-baseline image (A, a typical build of the baseline: `gate.representative_baseline`) and the
+baseline image (A: a typical baseline build, `gate.representative_baseline`, chosen there) and the
 candidate (B) are deployed and load-tested in turn on the same environment, pair after pair.
 Interleaving on one host at nearly the same time cancels most of the environment's run-to-run
 noise; `analysis.ab.confirm_paired` then confirms or clears each operation. Otherwise the asset
@@ -15,20 +15,19 @@ from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 from pydantic import Field
 
 from ult_pipeline.analysis.ab import AbRun, Confirmation, PairConfig, confirm_operations
-from ult_pipeline.analysis.gate import apply_confirmation, decide, representative_baseline
+from ult_pipeline.analysis.gate import apply_confirmation, decide
 from ult_pipeline.analysis.history import ALL_OPERATIONS
-from ult_pipeline.analysis.pipeline_history import latest_metadata, load_history
+from ult_pipeline.analysis.pipeline_history import latest_metadata
 from ult_pipeline.analysis.regression import LATENCY, GateConfig, inconclusive_detail
 from ult_pipeline.analysis.sampling import sampling_errors
 from ult_pipeline.assets.regression_comparison import verdict_table
 from ult_pipeline.aws.images import Image
 from ult_pipeline.loadtest.profiles import LoadProfile
-from ult_pipeline.loadtest.run import run_load_test
+from ult_pipeline.loadtest.run import json_safe, run_load_test
 from ult_pipeline.partitions import builds_partitions
 from ult_pipeline.resources.deployer import TargetDeployerResource
 from ult_pipeline.resources.k6 import K6RunnerResource
@@ -89,18 +88,6 @@ def ab_run(pair: int, role: str, operations: pd.DataFrame, requests_path: Path) 
     return AbRun(pair, role, values, log_se)
 
 
-def _json_safe(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        return _json_safe(value.item())
-    return value
-
-
 def final_verdict(build: str, operations: pd.DataFrame, confirmation: str = "not needed",
                   ab_baseline: str | None = None, ab_runs: list[dict] | None = None,
                   ab_results: dict[str, Confirmation] | None = None) -> dict:
@@ -117,7 +104,7 @@ def final_verdict(build: str, operations: pd.DataFrame, confirmation: str = "not
 def store_verdict(folder: Path, final: dict) -> Path:
     """Writes `final` as strict JSON to folder/verdict.json, where the trend report reads it."""
     path = folder / VERDICT_FILE
-    path.write_text(json.dumps(_json_safe(final), indent=2, default=str, allow_nan=False))
+    path.write_text(json.dumps(json_safe(final), indent=2, default=str, allow_nan=False))
     return path
 
 
@@ -158,8 +145,7 @@ def ab_confirmation(
     elif not config.confirm:
         status = f"switched off ({', '.join(metric_of)} worth a re-run)"
     else:
-        history, _ = load_history(context.instance)
-        baseline_build = representative_baseline(history, build, list(metric_of), config=gate)
+        baseline_build = regression_comparison["ab_baseline"]
         images = {"baseline": _image(context.instance, baseline_build), "candidate": _image(context.instance, build)}
         profile = LoadProfile(**k6_results["fingerprint"]["load_profile"]).with_overrides(duration=config.duration)
         runs = []

@@ -9,7 +9,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from ult_pipeline.analysis.gate import judge
+from ult_pipeline.analysis.gate import judge, representative_baseline
 from ult_pipeline.analysis.history import HistoryError
 from ult_pipeline.analysis.pipeline_history import load_history
 from ult_pipeline.analysis.regression import DEFAULT_GATE, GateConfig
@@ -77,10 +77,12 @@ def regression_comparison(context: dg.AssetExecutionContext, config: RegressionC
         raise dg.Failure(str(err)) from None
     table, verdicts = judgement.table, judgement.operations
     to_confirm = judgement.needs_confirmation()
+    # The image an A/B re-run compares with, chosen here where the history is already loaded.
+    ab_baseline = representative_baseline(history, build, to_confirm, config=gate) if to_confirm else None
     return dg.Output(
         {"build": build, "verdict": judgement.verdict, "operations": verdicts.to_dict(orient="records"),
          "metrics": table.to_dict(orient="records"), "needs_confirmation": to_confirm,
-         "gate": gate.__dict__},
+         "ab_baseline": ab_baseline, "gate": gate.__dict__},
         metadata={
             "verdict": judgement.verdict,
             "needs_confirmation": ", ".join(to_confirm) or "none",

@@ -191,7 +191,7 @@ def _summary(durations: np.ndarray, failed: np.ndarray, seconds: float) -> dict:
     bad = durations[failed]
     return {
         "count": count,
-        "rate": (count / seconds if seconds > 0 else float(count)) if count else 0.0,
+        "rate": count / seconds if seconds > 0 else float(count),
         "error_rate": float(failed.mean()) if count else 0.0,
         **_latencies(durations[~failed]),
         "failed_p50": float(np.median(bad)) if len(bad) else np.nan,

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import requests
 
@@ -37,6 +38,8 @@ def json_safe(value):
     An operation whose requests all failed has NaN latencies; json.dumps would write `NaN`,
     which is not JSON (jq, JavaScript and New Relic reject it).
     """
+    if isinstance(value, np.generic):  # numpy scalars from pandas rows
+        value = value.item()
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
