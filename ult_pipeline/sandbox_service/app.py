@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -25,7 +24,7 @@ from .context import RequestContext
 from .db import RequestDb, create_pool
 from .document_cache import DocumentCache, request_operation_name
 from .errors import APIInputError, PermissionDenied
-from .knobs import extra_delay_seconds
+from .knobs import extra_delay_seconds, hold
 from .resolvers import bindables
 from .scope import ScopeCache
 from .telemetry import CONTENT_TYPE, Telemetry
@@ -95,8 +94,7 @@ def create_app(config: ServiceConfig) -> Starlette:
         response, had_errors = await _handle(request, body)
         handling = time.perf_counter() - started
         delay = extra_delay_seconds(operation, handling, config.latency_ms, config.latency_pct)
-        if delay > 0:
-            await asyncio.sleep(delay)
+        await hold(delay)
         telemetry.record(operation, time.perf_counter() - started, had_errors)
         return response
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterable, Mapping
 
 
@@ -33,3 +35,23 @@ def extra_delay_seconds(
     fixed = latency_ms.get(operation, 0.0) / 1000.0
     relative = handling_seconds * latency_pct.get(operation, 0.0) / 100.0
     return fixed + relative
+
+
+# The event loop's timers (uvloop: libuv) have millisecond resolution: `asyncio.sleep(0.0005)`
+# may return at once, so a sub-millisecond knob (30 % of a 1.5 ms median) would add nothing.
+_TIMER_RESOLUTION_S = 0.001
+
+
+async def hold(seconds: float) -> None:
+    """Wait at least `seconds`, precisely also below a millisecond, without blocking the event loop.
+
+    Sleeps on the loop's timer for all but the last millisecond, then yields to the loop until the
+    deadline (other requests keep being served; it spins for at most about a millisecond).
+    """
+    if seconds <= 0:
+        return
+    deadline = time.perf_counter() + seconds
+    if seconds > 2 * _TIMER_RESOLUTION_S:
+        await asyncio.sleep(seconds - _TIMER_RESOLUTION_S)
+    while time.perf_counter() < deadline:
+        await asyncio.sleep(0)

@@ -29,8 +29,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 SLOW = "userNode"
 STUDENT_OPERATIONS = ("me", "myUser", "memberships", "orgMemberships", "myUsers", "userNode", "myClasses", "permissions")
-# Every build holds each response 10 ms: the service's timers have millisecond resolution, so a
-# +20 % step must be a whole number of ms, on a latency of some ms (a tiny dataset answers in ~1 ms).
+# Every build holds each response 10 ms, so the +20 % step (whole ms) is well above the run-to-run
+# noise of a tiny dataset answering in ~1 ms.
 BASE_MS = 10.0
 PER_BUILD = [target_deployment, seeded_dataset, k6_results, telemetry_gap, regression_comparison, ab_confirmation]
 AB_DURATION = "15s"

@@ -73,3 +73,23 @@ def test_knob_arithmetic():
         parse_assignments(["myUser=-1"], what="--latency-ms")
     assert extra_delay_seconds("myUser", 0.010, {"myUser": 20}, {"myUser": 50}) == pytest.approx(0.025)
     assert extra_delay_seconds("other", 0.010, {"myUser": 20}, {"myUser": 50}) == 0
+
+
+def test_a_sub_millisecond_knob_holds_the_response_on_the_services_event_loop():
+    # The service runs on uvloop, whose timers have millisecond resolution: a plain 0.5 ms sleep
+    # could return at once (the demo's +30 % build was then as fast as the others). A lower bound
+    # only: a busy machine can make the holds longer, never shorter.
+    import asyncio
+
+    import uvloop
+
+    from ult_pipeline.sandbox_service.knobs import hold
+
+    async def twenty_holds() -> float:
+        started = time.perf_counter()
+        for _ in range(20):
+            await hold(0.0005)
+        return time.perf_counter() - started
+
+    assert uvloop.run(twenty_holds()) >= 20 * 0.0005
+    assert asyncio.run(twenty_holds()) >= 20 * 0.0005
