@@ -21,11 +21,14 @@ from ult_pipeline.demo.run import DemoOptions, run_demo
 @click.option("--aws-port", type=int, default=18580, show_default=True)
 @click.option("--keep-running", is_flag=True, help="Keep the UI and sandbox up after the last build, until Ctrl-C.")
 @click.option("--run-timeout", type=float, default=900, show_default=True, help="Seconds to wait for each build's run.")
-def demo(duration, dataset_profile, home, ui_port, service_port, aws_port, keep_running, run_timeout) -> None:
+@click.option("--confirm", is_flag=True,
+              help="Re-run suspected regressions A,B,A,B as production does (about 4 more minutes per re-run).")
+def demo(duration, dataset_profile, home, ui_port, service_port, aws_port, keep_running, run_timeout, confirm) -> None:
     """Sandbox + Dagster: push four images, let the sensor test each, print a summary."""
     home = (home or Path(os.environ.get("ULT_DEMO_HOME", "~/.ult/demo"))).expanduser().resolve()
     options = DemoOptions(home=home, service_port=service_port, aws_port=aws_port, ui_port=ui_port, duration=duration,
-                          dataset_profile=dataset_profile, keep_running=keep_running, run_timeout_s=run_timeout)
+                          dataset_profile=dataset_profile, keep_running=keep_running, run_timeout_s=run_timeout,
+                          confirm=confirm)
     try:
         code = run_demo(options, click.echo)
     except KeyboardInterrupt:

@@ -73,6 +73,7 @@ class DemoOptions:
     dataset_profile: str
     keep_running: bool
     run_timeout_s: float
+    confirm: bool = False  # re-run suspected regressions A,B,A,B (production's default; off: a shorter demo)
 
 
 def _pipeline_env(settings: SandboxSettings, status, options: DemoOptions) -> dict[str, str]:
@@ -83,7 +84,7 @@ def _pipeline_env(settings: SandboxSettings, status, options: DemoOptions) -> di
         "ULT_TARGET_ENVIRONMENT": settings.environment, "ULT_RESULTS_DIR": str(options.home / "results"),
         "ULT_DATASET_PROFILE": options.dataset_profile, "ULT_LOAD_PROFILE": "default",
         "ULT_LOAD_DURATION": options.duration, "ULT_SENSOR_INTERVAL_S": "5",
-        "ULT_CONFIRM_REGRESSIONS": "0",
+        "ULT_CONFIRM_REGRESSIONS": "1" if options.confirm else "0",
         **sandbox_aws.credentials_env(),
     }
 

@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ult_pipeline.analysis.ab import AbRun, PairConfig, confirm_operations
 from ult_pipeline.analysis.detector import bootstrap_quantile_se
 from ult_pipeline.analysis.history import ALL_OPERATIONS
 from ult_pipeline.analysis.sampling import QUANTILES, batch_log_errors, successful_samples
@@ -206,6 +207,62 @@ def pair_noise(runs: list[dict]) -> pd.DataFrame:
     return table
 
 
+STEPS = (0.0, 0.05, 0.10, 0.20)
+SHIPPED = PairConfig()
+
+
+def _ab_run(run: dict, pair: int, role: str, slow_op: str | None, step: float) -> AbRun:
+    """A measured run as the pipeline's AbRun, `slow_op` made `step` slower (its samples' errors kept)."""
+    ops = {op: v for op, v in run["operations"].items() if op != ALL_OPERATIONS}
+    values = {m: {op: v[m] * (1.0 + step if op == slow_op else 1.0) for op, v in ops.items()
+                  if v.get(m) is not None and v[m] > 0} for m in METRICS}
+    log_se = {m: {op: float(np.nanmax([v["log_se"].get(m, {}).get("boot", np.nan),
+                                       v["log_se"].get(m, {}).get("batch", np.nan)]))
+                  for op, v in ops.items() if v.get("log_se", {}).get(m)} for m in METRICS}
+    return AbRun(pair, role, values, log_se)
+
+
+def bootstrap_confirmations(runs: list[dict], config: PairConfig = SHIPPED, n: int = 2000,
+                            seed: int = 0) -> pd.DataFrame:
+    """The shipped paired test (`ab.confirm_operations`, `config`) on measured same-speed pairs.
+
+    Each trial draws `config.pairs` of the measured A,B pairs with replacement, makes one operation
+    (drawn at random) `step` slower in the B runs, and asks whether that operation is confirmed:
+    the real pair noise and within-run errors, no model of them. One row per step: share confirmed.
+    """
+    by_pair = {(r["pair"], r["role"]): r for r in runs}
+    pair_ids = sorted({p for p, _ in by_pair if (p, "A") in by_pair and (p, "B") in by_pair})
+    operations = sorted({op for r in runs for op in r["operations"]} - {ALL_OPERATIONS})
+    rng = np.random.default_rng(seed)
+    rows = []
+    for step in STEPS:
+        confirmed = 0
+        for _ in range(n):
+            slow = str(rng.choice(operations))
+            drawn = rng.choice(pair_ids, size=config.pairs, replace=True)
+            ab = []
+            for i, p in enumerate(drawn):
+                ab.append(_ab_run(by_pair[(p, "A")], i, "baseline", None, 0.0))
+                ab.append(_ab_run(by_pair[(p, "B")], i, "candidate", slow, step))
+            confirmed += confirm_operations(ab, {slow: "p50"}, config)[slow].confirmed
+        rows.append({"step": step, "confirmed": confirmed / n})
+    return pd.DataFrame(rows)
+
+
+def print_simulation(runs: list[dict], config: PairConfig = SHIPPED) -> None:
+    sim = bootstrap_confirmations(runs, config)
+    per_run = float(np.median([r["total_s"] for r in runs]))
+    minutes = 2 * config.pairs * per_run / 60
+    print(f"\nshipped A/B test (ab.PairConfig: {config.pairs} pairs x {config.duration}, alpha {config.alpha}, "
+          f"pair-noise prior {100 * config.pair_noise:.0f} %) on these measured pairs, p50, 2,000 draws each:")
+    for row in sim.itertuples():
+        what = ("same speed: falsely confirmed" if row.step == 0
+                else f"+{100 * row.step:.0f} % on one operation: confirmed")
+        print(f"  {what:<40} {100 * row.confirmed:5.1f} %")
+    print(f"  extra load-test minutes per confirmation: {minutes:.1f} (measured {per_run:.1f} s per run "
+          f"incl. the restart; at these runs' length)")
+
+
 def print_report(runs: list[dict], meta: dict | None = None) -> None:
     table = pair_noise(runs)
     pct = ["mean_d", "sd_d", "sd_rel", "boot_se", "batch_se", "max_se"]
@@ -254,6 +311,7 @@ def main() -> None:
     if args.report is not None:
         saved = json.loads(args.report.read_text())
         print_report(saved["runs"], saved.get("meta"))
+        print_simulation(saved["runs"])
         return
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -283,6 +341,7 @@ def main() -> None:
     meta["ended_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     save(runs)
     print_report(runs, meta)
+    print_simulation(runs)
     print(f"\nsaved {args.out}; run folders under {home / 'runs'}")
 
 
