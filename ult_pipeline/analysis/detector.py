@@ -42,6 +42,8 @@ from ult_pipeline.analysis.stats_robust import (
 REGRESSED, IMPROVED, UNCHANGED, INSUFFICIENT = "regressed", "improved", "unchanged", "insufficient history"
 CONFIRMED, SUSPECTED = "confirmed", "suspected"
 
+# The smallest run-to-run noise assumed, in log units (0.0001 %): below any measurable latency noise.
+_MIN_SIGMA_LOG = 1e-6
 # One-sided alpha 0.01 and power 0.8 for the minimum detectable change.
 _MDC_Z = float(special.ndtri(0.99) + special.ndtri(0.80))
 
@@ -57,6 +59,10 @@ class Observation:
 class DetectorConfig:
     min_history: int = 2  # fewer earlier builds than this -> verdict "insufficient history"
     window: int = 20  # baseline = at most the last `window` earlier builds given
+    # A fixed baseline (a pinned build, the last release): the first `fixed_baseline` observations
+    # are the baseline of every window, and windows hold only the builds after them. None: each
+    # window's baseline is the builds just before it.
+    fixed_baseline: int | None = None
     tolerance_pct: float = 3.0  # a significant change smaller than this is still "unchanged"
     higher_is_worse: bool = True  # False for throughput
     noise_floor_cv: float = 0.02  # run-to-run CV assumed at least this (few builds of history)
@@ -196,15 +202,24 @@ def _analyse(series: list[Observation], config: DetectorConfig) -> _Analysis | C
 
     def floor_sigma(level: float) -> float:
         if log_scale:
-            return math.log1p(config.noise_floor_cv)
+            # Never exactly 0 (a constant history, a floor of 0): a change is then infinitely
+            # significant, not a division by zero.
+            return max(math.log1p(config.noise_floor_cv), _MIN_SIGMA_LOG)
         return max(config.noise_floor_cv * abs(level), config.noise_floor_abs)
 
+    n_fixed = None if config.fixed_baseline is None else int(np.sum(keep < config.fixed_baseline))
     windows: dict[int, _Window] = {}
     for k in sorted({1, *config.confirm_windows}):
-        n_base = min(config.window, n - k)
+        if n_fixed is None:
+            end = n - k
+        elif n - k >= n_fixed:
+            end = n_fixed
+        else:
+            continue
+        n_base = min(config.window, end)
         if n_base < max(config.min_history, 2):
             continue
-        base, base_se = y[n - k - n_base:n - k], se[n - k - n_base:n - k]
+        base, base_se = y[end - n_base:end], se[end - n_base:end]
         recent, recent_se = y[n - k:], se[n - k:]
         level = hodges_lehmann(base)
         sampling_var = float(np.mean(base_se**2))
@@ -229,7 +244,8 @@ def _analyse(series: list[Observation], config: DetectorConfig) -> _Analysis | C
 
     if 1 not in windows:
         return _insufficient(candidate_value, n - 1)
-    return _Analysis(windows, log_scale, sign, y, keep, candidate_value, math.log1p(config.noise_floor_cv))
+    return _Analysis(windows, log_scale, sign, y, keep, candidate_value,
+                     max(math.log1p(config.noise_floor_cv), _MIN_SIGMA_LOG))
 
 
 def compare(series: list[Observation], config: DetectorConfig = DetectorConfig()) -> Comparison:

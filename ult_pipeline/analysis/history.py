@@ -54,9 +54,11 @@ def _where(frame: pd.DataFrame, mask: pd.Series, source: str, first_line: int | 
 
 
 def _valid_values(values: pd.Series, metrics: pd.Series) -> pd.Series:
-    """Per row: can the value be its metric? Latencies and throughput finite and >= 0, error rates in [0, 1]."""
+    """Per row: can the value be its metric? Latencies finite and > 0 (no request takes no time),
+    throughput finite and >= 0, error rates in [0, 1]."""
     finite = pd.Series(np.isfinite(values.to_numpy(dtype=float)), index=values.index)
-    in_range = values.ge(0) & (metrics.ne("error_rate") | values.le(1))
+    latency = metrics.isin(("p50", "p95", "p99"))
+    in_range = values.ge(0) & (metrics.ne("error_rate") | values.le(1)) & (~latency | values.gt(0))
     return finite & in_range
 
 
@@ -120,7 +122,8 @@ def validate(frame: pd.DataFrame, source: str = "history", first_line: int | Non
     if bad.any():
         position = _first(bad, source, first_line)[0]
         value, metric = values.iloc[position], frame["metric"].iloc[position]
-        need = "a finite number within 0..1" if metric == "error_rate" else "a finite number >= 0"
+        need = {"error_rate": "a finite number within 0..1", "throughput": "a finite number >= 0"}.get(
+            metric, "a finite number of ms > 0")
         shown = "is empty" if np.isnan(value) else f"{value} is out of range"
         raise HistoryError(f"{_where(frame, bad, source, first_line)}: value {shown}; a {metric} must be {need}; "
                            "fix the value or remove the row")

@@ -106,7 +106,7 @@ MIN_NORMALIZING_OPS = 3
 _CHANGED_OP_SIGMAS, _CHANGED_OP_MIN = 3.0, 0.05
 
 
-def _levels(frame: pd.DataFrame, candidate: str) -> dict[tuple[str, str, str], float]:
+def _levels(frame: pd.DataFrame, baseline: list[str]) -> dict[tuple[str, str, str], float]:
     """(build, operation, metric) -> the build's host-wide factor, as seen from that operation.
 
     Per metric, each operation's usual latency is its median over the earlier builds; a build's
@@ -122,7 +122,7 @@ def _levels(frame: pd.DataFrame, candidate: str) -> dict[tuple[str, str, str], f
     for metric, group in ops.groupby("metric"):
         logs = group.pivot_table(index="build", columns="operation", values="value", aggfunc="first")
         logs = np.log(logs.astype(float))
-        earlier = logs.drop(index=candidate, errors="ignore")
+        earlier = logs[logs.index.isin(baseline)]
         usual = (earlier if len(earlier) else logs).median(skipna=True)
         deviation = (logs - usual).to_numpy(dtype=float)
         names = [str(c) for c in logs.columns]
@@ -162,9 +162,10 @@ def measured_noise_floor(frame: pd.DataFrame, earlier: list[str], metric: str, p
     spreads, dof = [], 0.0
     for _, group in rows.groupby("operation"):
         y = np.log(group["value"].to_numpy(dtype=float))
-        if len(y) < 3:
+        spread = shamos_scale(y) if len(y) >= 3 else 0.0
+        if spread <= 0:  # too few builds, or values rounded to ties: they say nothing of the noise
             continue
-        spreads.append(shamos_scale(y))
+        spreads.append(spread)
         dof += scale_degrees_of_freedom(len(y))
     # The median over operations: one operation that changed within the window must not raise the others' floor.
     measured = float(np.median(spreads)) ** 2 if spreads else 0.0
@@ -233,13 +234,16 @@ def analyze(
         raise HistoryError(f"build {candidate!r} is not in the history")
     policy = config.policy()
     earlier = policy.earlier_builds(order, candidate, tag_of)
-    builds = [*earlier, candidate]
+    # A pinned or release baseline leaves builds between it and the candidate: they are the newest
+    # builds the confirmation windows test together with the candidate, against that baseline.
+    between = order[order.index(earlier[-1]) + 1:order.index(candidate)] if earlier and policy.kind != "last_n" else []
+    builds = [*earlier, *between, candidate]
     frame = history[history["build"].isin(builds)].reset_index(drop=True)
     if sampling_se is None:
         from ult_pipeline.analysis.sampling import sampling_errors
 
         sampling_se = sampling_errors(frame, builds)
-    levels = _levels(frame, candidate) if config.normalize else {}
+    levels = _levels(frame, earlier) if config.normalize else {}
     normalized = _relative(frame, levels) if config.normalize else frame
     # Measured on the builds no confirmation window tests (when enough remain): a step among the newest
     # builds must not widen the yardstick it is judged by.
@@ -247,6 +251,7 @@ def analyze(
     floor_builds = earlier[:-newest] if len(earlier) - newest >= MIN_FLOOR_BUILDS else earlier
     floors = {metric: measured_noise_floor(normalized, floor_builds, metric, config.noise_prior_cv)
               for metric in LATENCY}
+    baseline_set = set(earlier)
     rows = []
     for (operation, metric), group in frame.groupby(["operation", "metric"], sort=True):
         # Relative only when every build of the series has other operations to measure it against.
@@ -259,9 +264,10 @@ def analyze(
 
         series = [Observation(b, float(by_build[b]), _se(sampling_se, levels, b, operation, metric, relative))
                   for b in builds if b in by_build.index]
+        fixed = sum(o.build in baseline_set for o in series) if between else None
         detector = DetectorConfig(tolerance_pct=config.tolerance_pct, higher_is_worse=metric not in HIGHER_IS_BETTER,
                                   noise_floor_cv=floors.get(metric, config.noise_prior_cv),
-                                  find_change_points=config.find_change_points)
+                                  find_change_points=config.find_change_points, fixed_baseline=fixed)
         result: Comparison = compare(series, detector)
         row = asdict(result)
         row["change_points"] = ",".join(series[i].build for i in result.change_points if i < len(series))
@@ -360,7 +366,7 @@ def operation_verdicts(table: pd.DataFrame, config: GateConfig = DEFAULT_GATE) -
             verdict, confidence = INSUFFICIENT, None
         elif p95 is not None and p95["verdict"] == IMPROVED:
             verdict, confidence = IMPROVED, p95["confidence"]
-        elif operation != ALL_OPERATIONS and (mdc is None or mdc > config.matters_pct):
+        elif mdc is None or mdc > config.matters_pct:
             verdict, confidence = INCONCLUSIVE, None
         else:
             verdict, confidence = UNCHANGED, None

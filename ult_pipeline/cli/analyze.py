@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -111,6 +112,9 @@ def analyze_command(history_csv, build, baseline, tolerance_pct, matters_pct, no
     Repeated rows of one build, operation and metric (a CI job re-run and appended twice) are
     combined: the median of their values, the earliest pushed_at, the first non-empty samples_path.
     """
+    if tolerance_pct > matters_pct:
+        raise BadInput(f"--tolerance {tolerance_pct:g} is above --matters {matters_pct:g}: a change that matters "
+                       "must count; lower --tolerance or raise --matters")
     try:
         history = read_csv(history_csv)
         order = build_order(history)
@@ -124,8 +128,18 @@ def analyze_command(history_csv, build, baseline, tolerance_pct, matters_pct, no
         judgement = judge(history, candidate, config)
     except HistoryError as err:
         raise BadInput(str(err)) from None
+    decision = decide(judgement.operations)
+    try:
+        _print(judgement, decision, candidate, output)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`| head`): the verdict still decides the exit code, not the pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(decision.exit_code)
+
+
+def _print(judgement, decision, candidate: str, output: str) -> None:
     verdicts, table = judgement.operations, judgement.table
-    decision = decide(verdicts)
     if output == "json":
         click.echo(json.dumps({"build": candidate, "verdict": decision.verdict, "summary": decision.summary,
                                "fails": decision.fails, "warns": decision.warns, "operations": _records(verdicts),
@@ -136,7 +150,7 @@ def analyze_command(history_csv, build, baseline, tolerance_pct, matters_pct, no
             click.echo("compared in absolute terms (normalization needs at least 4 operations, or --no-normalize)")
         shown = verdicts[["operation", "verdict", "confidence", "p50_ms", "p50_change_pct", "p95_ms",
                           "p95_change_pct", "p95_ci_low_pct", "p95_ci_high_pct", "mdc_pct", "p_adjusted"]]
+        shown = shown.astype(object).where(shown.notna(), None).replace({None: ""})
         click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.2f}", na_rep=""))
         if decision.warns:
             click.echo(f"warning: {decision.summary}")
-    sys.exit(decision.exit_code)

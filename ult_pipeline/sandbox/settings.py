@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,17 @@ from pathlib import Path
 DEFAULT_HOME = Path("~/.ult/sandbox")
 DEFAULT_PORT = 18080
 DEFAULT_AWS_PORT = 18500
+STATE_FILE = "sandbox.json"
+
+
+def _recorded_ports(home: Path) -> dict[str, int]:
+    """{"service": port, "aws": port} of the sandbox running in `home` (its state file), as far as recorded."""
+    try:
+        state = json.loads((home / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {name: int(entry["port"]) for name, entry in state.items()
+            if name in ("service", "aws") and isinstance(entry, dict) and entry.get("port")}
 
 
 @dataclass(frozen=True)
@@ -23,12 +35,17 @@ class SandboxSettings:
 
     @classmethod
     def from_env(cls, *, home: str | None = None, port: int | None = None, aws_port: int | None = None) -> SandboxSettings:
-        home_path = Path(home or os.environ.get("ULT_SANDBOX_HOME") or DEFAULT_HOME).expanduser()
+        """Ports: the argument, else the environment, else the ports of the sandbox running in this home
+        (so `ult run` after `ult sandbox up --port N` keeps N, also across a recreate wipe), else the default."""
+        home_path = Path(home or os.environ.get("ULT_SANDBOX_HOME") or DEFAULT_HOME).expanduser().resolve()
+        recorded = _recorded_ports(home_path)
         return cls(
-            home=home_path.resolve(),
-            port=port if port is not None else int(os.environ.get("ULT_SANDBOX_PORT", DEFAULT_PORT)),
+            home=home_path,
+            port=port if port is not None else int(os.environ.get("ULT_SANDBOX_PORT")
+                                                   or recorded.get("service", DEFAULT_PORT)),
             external_dsn=os.environ.get("ULT_SANDBOX_DSN") or None,
-            aws_port=aws_port if aws_port is not None else int(os.environ.get("ULT_SANDBOX_AWS_PORT", DEFAULT_AWS_PORT)),
+            aws_port=aws_port if aws_port is not None else int(os.environ.get("ULT_SANDBOX_AWS_PORT")
+                                                               or recorded.get("aws", DEFAULT_AWS_PORT)),
         )
 
     @property
@@ -37,7 +54,7 @@ class SandboxSettings:
 
     @property
     def state_file(self) -> Path:
-        return self.home / "sandbox.json"
+        return self.home / STATE_FILE
 
     @property
     def api_key_file(self) -> Path:

@@ -192,3 +192,23 @@ def test_a_crash_is_bad_input_never_a_regression(tmp_path, monkeypatch):
 def test_a_process_with_bad_input_prints_one_line(tmp_path):
     result = analyze(str(tmp_path))
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "is a folder" in result.stderr, result.stderr
+
+
+def test_a_reader_that_closes_the_pipe_does_not_change_the_exit_code(tmp_path):
+    # `ult analyze h.csv | head -1`: the verdict decides the exit code, never the closed pipe.
+    flat, step = tmp_path / "flat.csv", tmp_path / "step.csv"
+    history(12, cv=0.02, seed=2).to_csv(flat, index=False)
+    history(12, cv=0.02, slow_op="myClasses", slow_from=10, factor=1.4).to_csv(step, index=False)
+    for path, expected in ((flat, 0), (step, 1)):
+        proc = subprocess.Popen([sys.executable, "-m", "ult_pipeline.cli", "analyze", str(path)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc.stdout.close()  # the reader is gone before anything is written
+        assert proc.wait(timeout=120) == expected, proc.stderr.read()
+
+
+def test_a_tolerance_above_the_size_that_matters_is_refused(tmp_path):
+    path = tmp_path / "h.csv"
+    history(12, cv=0.02).to_csv(path, index=False)
+    result = analyze(str(path), "--tolerance", "50")
+    assert result.returncode == 2 and "--tolerance 50 is above --matters 10" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

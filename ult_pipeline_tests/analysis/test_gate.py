@@ -149,3 +149,26 @@ def test_the_benchmark_history_is_what_ult_analyze_reads(tmp_path):
     result = CliRunner().invoke(cli, ["analyze", str(path), "--output", "json"])
     assert result.exit_code in (0, 1), result.output
     assert json.loads(result.output)["verdict"] == judge(frame, build_order(frame)[-1]).verdict
+
+
+def test_a_history_without_noise_gets_a_verdict_not_a_crash():
+    # Whole-millisecond values or a constant latency: no measured spread. Never a division by zero.
+    flat = long_history({op: [10.0] * 8 for op in ("a", "b", "c", "d", "e")})
+    assert judge(flat, build_order(flat)[-1]).verdict in ("unchanged", "inconclusive")
+    stepped = long_history({**{op: [10.0] * 8 for op in ("a", "b", "c", "d")}, "e": [10.0] * 6 + [14.0, 14.0]})
+    ops = judge(stepped, build_order(stepped)[-1]).operations.set_index("operation")
+    assert ops.loc["e", "verdict"] == "regressed" and ops.loc["e", "confidence"] == "confirmed"
+
+
+@pytest.mark.parametrize("baseline", ["pinned", "release"])
+def test_a_pinned_or_release_baseline_confirms_a_step_the_newest_builds_share(baseline):
+    frame = history(12, cv=0.02, slow_op="me", slow_from=6, factor=1.5)
+    order = build_order(frame)
+    if baseline == "release":
+        frame["build"] = frame["build"].replace({order[3]: "v1.0.0-000000000003"})
+        policy = "release"
+    else:
+        policy = f"pinned:{order[3]}"
+    ops = judge(frame, build_order(frame)[-1], GateConfig(baseline=policy)).operations.set_index("operation")
+    assert ops.loc["me", "verdict"] == "regressed" and ops.loc["me", "confidence"] == "confirmed", ops
+    assert decide(judge(frame, build_order(frame)[-1], GateConfig(baseline=policy)).operations).exit_code == 1

@@ -54,7 +54,11 @@ def test_a_bad_value_in_a_frame_is_named_by_its_row_label():
         validate(bad)
     with pytest.raises(HistoryError, match="value 2.0 is out of range; a error_rate must be .* within 0..1"):
         validate(frame.assign(value=frame["value"].where(frame["metric"] != "error_rate", 2.0)))
-    assert validate(frame.assign(value=0.0))["value"].eq(0).all()
+    rates = frame["metric"].isin(["error_rate", "throughput"])
+    assert validate(frame.assign(value=frame["value"].where(~rates, 0.0))).loc[rates, "value"].eq(0).all()
+    # No request takes no time: a latency of 0 would read as a -100 % "improvement".
+    with pytest.raises(HistoryError, match="a p50 must be a finite number of ms > 0"):
+        validate(frame.assign(value=0.0))
 
 
 def test_empty_names_repeated_headers_and_number_like_build_names(tmp_path):

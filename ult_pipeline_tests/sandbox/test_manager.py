@@ -135,3 +135,21 @@ def test_a_taken_port_is_a_clear_error(own_home):
         result = ult("sandbox", "up", env=env)
     assert result.returncode != 0
     assert "port" in result.stderr
+
+
+def test_settings_keep_the_ports_of_the_sandbox_running_in_the_home(tmp_path, monkeypatch):
+    # `ult sandbox up --port N`, then `ult run`: a recreate wipe restarts the service on N, not 18080.
+    import json
+
+    from ult_pipeline.sandbox.settings import DEFAULT_PORT, SandboxSettings
+
+    monkeypatch.delenv("ULT_SANDBOX_PORT", raising=False)
+    monkeypatch.delenv("ULT_SANDBOX_AWS_PORT", raising=False)
+    assert SandboxSettings.from_env(home=str(tmp_path)).port == DEFAULT_PORT
+    (tmp_path / "sandbox.json").write_text(json.dumps({"service": {"pid": 1, "port": 59847},
+                                                        "aws": {"pid": 2, "port": 59848}}))
+    settings = SandboxSettings.from_env(home=str(tmp_path))
+    assert (settings.port, settings.aws_port) == (59847, 59848)
+    assert SandboxSettings.from_env(home=str(tmp_path), port=1234).port == 1234
+    monkeypatch.setenv("ULT_SANDBOX_PORT", "4321")
+    assert SandboxSettings.from_env(home=str(tmp_path)).port == 4321
