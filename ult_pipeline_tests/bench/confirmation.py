@@ -55,6 +55,7 @@ from ult_pipeline.loadtest.profiles import duration_seconds, get_load_profile
 from ult_pipeline.loadtest.run import json_safe, run_load_test
 from ult_pipeline.loadtest.runner import K6Runner
 from ult_pipeline.sandbox import manager, postgres
+from ult_pipeline.sandbox.service_process import ServiceKnobs
 from ult_pipeline.sandbox.settings import SandboxSettings
 from ult_pipeline.seeding.dataset import generate
 from ult_pipeline.seeding.identities import TokenSigner
@@ -94,10 +95,12 @@ def measure_pairs(
     load_profile: str = "default",
     on_run: Callable[[list[dict]], None] | None = None,
     log: Callable[[str], None] = print,
+    candidate_knobs: ServiceKnobs | None = None,
 ) -> list[dict]:
     """Start a sandbox in `home`, seed it once, run `pairs` A,B pairs of `duration_s` each; one dict per run.
 
-    `on_run` gets the runs so far after each run (to save them as they come).
+    `on_run` gets the runs so far after each run (to save them as they come). `candidate_knobs`: the
+    B runs' service knobs (a slower candidate image); default: the same image as A.
     """
     home = Path(home)
     settings = SandboxSettings(home=home, port=free_port(), external_dsn=None, aws_port=free_port())
@@ -125,7 +128,8 @@ def measure_pairs(
             for role, image in ROLES:
                 load_before = os.getloadavg()[0]
                 t0 = time.monotonic()
-                manager.restart_service(settings)  # = SandboxDeployerResource.deploy's restart, no knobs
+                # = SandboxDeployerResource.deploy's restart with the image's knobs
+                manager.restart_service(settings, (candidate_knobs if role == "B" else None) or ServiceKnobs())
                 restart_s = time.monotonic() - t0
                 out_dir = home / "runs" / f"{pair:02d}-{role}"
                 result = run_load_test(
@@ -263,6 +267,37 @@ def print_simulation(runs: list[dict], config: PairConfig = SHIPPED) -> None:
           f"incl. the restart; at these runs' length)")
 
 
+def real_confirmations(count: int, slow_op: str, slowdown: float, home: Path, log: Callable[[str], None] = print,
+                       config: PairConfig = SHIPPED) -> list[dict]:
+    """`count` same-speed and `count` slowed confirmations for real, with the shipped defaults.
+
+    Each is `config.pairs` A,B pairs of `config.duration` in a sandbox of its own (`measure_pairs`):
+    the same image, or B with `slow_op` held `slowdown` (a fraction) of A's measured p50 longer,
+    judged by the shipped `ab.confirm_operations` on `slow_op`'s p50. One dict per confirmation.
+    """
+    seconds = duration_seconds(config.duration)
+    decisions = []
+    reference = None
+    for i in range(2 * count):
+        slowed = i % 2 == 1  # interleaved: a busy period hits both kinds alike
+        knobs = None
+        if slowed:
+            extra_ms = round(slowdown * (reference or 1.0), 3)
+            knobs = ServiceKnobs(latency_ms={slow_op: extra_ms})
+        runs = measure_pairs(config.pairs, seconds, home / f"c{i:02d}", candidate_knobs=knobs,
+                             log=lambda _m: None)
+        a_p50 = [r["operations"][slow_op]["p50"] for r in runs if r["role"] == "A"]
+        reference = reference or float(np.median(a_p50))
+        ab = [_ab_run(r, r["pair"], "baseline" if r["role"] == "A" else "candidate", None, 0.0) for r in runs]
+        result = confirm_operations(ab, {slow_op: "p50"}, config)[slow_op]
+        decisions.append({"slowed": slowed, "confirmed": result.confirmed, "change_pct": result.change_pct,
+                          "p_value": result.p_value, "mdc_pct": result.mdc_pct})
+        log(f"{'+' + format(100 * slowdown, '.0f') + ' % on ' + slow_op if slowed else 'same speed':<22} "
+            f"{'CONFIRMED' if result.confirmed else 'cleared':<9} change {result.change_pct:+6.1f} %  "
+            f"p {result.p_value:.2g}  could see {result.mdc_pct:.1f} %")
+    return decisions
+
+
 def print_report(runs: list[dict], meta: dict | None = None) -> None:
     table = pair_noise(runs)
     pct = ["mean_d", "sd_d", "sd_rel", "boot_se", "batch_se", "max_se"]
@@ -307,7 +342,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--load-profile", default="default")
     parser.add_argument("--report", type=Path, default=None, help="only print the tables of a saved JSON")
+    parser.add_argument("--real", type=int, default=0, metavar="N",
+                        help="instead: N same-speed and N slowed confirmations for real (shipped defaults)")
+    parser.add_argument("--slowdown", type=float, default=0.10, help="with --real: the slowed B runs' step")
     args = parser.parse_args()
+    if args.real:
+        home = args.home or Path(tempfile.mkdtemp(prefix="ult-abr-"))
+        decisions = real_confirmations(args.real, "userNode", args.slowdown, home,
+                                       log=lambda m: print(m, flush=True))
+        slowed = [d["confirmed"] for d in decisions if d["slowed"]]
+        same = [d["confirmed"] for d in decisions if not d["slowed"]]
+        print(f"slowed confirmed {sum(slowed)} of {len(slowed)}; same speed falsely confirmed {sum(same)} of {len(same)}")
+        return
     if args.report is not None:
         saved = json.loads(args.report.read_text())
         print_report(saved["runs"], saved.get("meta"))
