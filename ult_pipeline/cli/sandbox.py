@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 
 import click
+import psycopg
 
 from ult_pipeline.sandbox import manager
 from ult_pipeline.sandbox.postgres import EmbeddedPostgresError
 from ult_pipeline.sandbox.service_process import ServiceKnobs, ServiceStartError
 from ult_pipeline.sandbox.settings import SandboxSettings
+from ult_pipeline.secrets import mask_dsn, scrub_db_message
+from ult_pipeline.target_db import marker
 
 _home = click.option(
     "--home", envvar="ULT_SANDBOX_HOME", default=None,
@@ -58,11 +61,17 @@ def up(home, port, latency_ms, latency_pct, no_telemetry, restart, as_json) -> N
         status = manager.up(settings, knobs, restart=restart)
     except (EmbeddedPostgresError, ServiceStartError) as err:
         raise click.ClickException(str(err)) from err
+    except marker.DatabaseConnectError as err:  # an outside ULT_SANDBOX_DSN: already one line, masked
+        raise click.ClickException(f"ULT_SANDBOX_DSN: {err}") from None
+    except psycopg.Error as err:
+        raise click.ClickException(f"the sandbox's database {mask_dsn(settings.external_dsn)}: "
+                                   f"{scrub_db_message(str(err), settings.external_dsn or '', hide_quoted=False)}"
+                                   ) from None
     if as_json:
-        click.echo(json.dumps(status.to_json(), indent=2))
+        click.echo(json.dumps(status.to_public_json(), indent=2))
     else:
         click.echo(f"sandbox user-service: {status.url}")
-        click.echo(f"postgres ({status.postgres}): {status.dsn}")
+        click.echo(f"postgres ({status.postgres}): {mask_dsn(status.dsn)}")
         click.echo("API key: `ult sandbox status --json` (field api_key)")
 
 
@@ -77,15 +86,16 @@ def down(home, purge) -> None:
 
 @sandbox.command()
 @_home
-@click.option("--json", "as_json", is_flag=True, help="JSON with url, api_key, dsn and more, for scripts.")
+@click.option("--json", "as_json", is_flag=True,
+              help="JSON with url, api_key, dsn (password masked) and more, for scripts.")
 def status(home, as_json) -> None:
     """Show the sandbox's URL, health and database."""
     st = manager.status(SandboxSettings.from_env(home=home))
     if as_json:
-        click.echo(json.dumps(st.to_json(), indent=2))
+        click.echo(json.dumps(st.to_public_json(), indent=2))
         return
     click.echo(f"service: {'healthy' if st.service_healthy else 'down'} {st.url}")
-    click.echo(f"postgres ({st.postgres}): {'running' if st.postgres_running else 'stopped'} {st.dsn}")
+    click.echo(f"postgres ({st.postgres}): {'running' if st.postgres_running else 'stopped'} {mask_dsn(st.dsn)}")
     click.echo(f"home: {st.home}")
 
 

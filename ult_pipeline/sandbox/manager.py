@@ -1,13 +1,14 @@
 """`ult sandbox up|down|status`: the embedded PostgreSQL and the sandbox service.
 
 What `up` started is written to a state file in the sandbox home, so that `down` stops
-exactly that and nothing else, and a state left by a killed session is recovered.
+exactly that and nothing else, and a state left by a killed session is recovered. The state
+file holds the database's DSN (an outside one may carry a password) and the API key file the
+service's key: both are readable by their owner only.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
 from dataclasses import asdict, dataclass
@@ -17,6 +18,7 @@ from ult_pipeline import processes
 from ult_pipeline.sandbox import aws, postgres, service_process
 from ult_pipeline.sandbox.service_process import ServiceKnobs
 from ult_pipeline.sandbox.settings import SandboxSettings
+from ult_pipeline.secrets import create_private, mask_dsn, write_private
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,14 @@ class SandboxStatus:
     home: str
 
     def to_json(self) -> dict:
+        """Every field; `dsn` as is (it may carry a password): for code that connects, not for printing."""
         return asdict(self)
+
+    def to_public_json(self) -> dict:
+        """Every field with the DSN's password masked: what `ult sandbox status --json` prints.
+
+        The API key stays: scripts read it from there (it is the sandbox's own, made per home)."""
+        return {**asdict(self), "dsn": mask_dsn(self.dsn)}
 
 
 def _read_state(settings: SandboxSettings) -> dict:
@@ -45,10 +54,9 @@ def _read_state(settings: SandboxSettings) -> dict:
 
 
 def _write_state(settings: SandboxSettings, state: dict) -> None:
-    settings.home.mkdir(parents=True, exist_ok=True)
-    tmp = settings.state_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=2))
-    tmp.replace(settings.state_file)
+    # 0600 through a fresh temporary file: an outside DSN's password is in there, and a planted
+    # `sandbox.tmp` (or a symlink) must not decide the mode or where the content goes.
+    write_private(settings.state_file, json.dumps(state, indent=2))
 
 
 def api_key(settings: SandboxSettings) -> str:
@@ -56,11 +64,10 @@ def api_key(settings: SandboxSettings) -> str:
     path = settings.api_key_file
     if path.exists():
         return path.read_text().strip()
-    settings.home.mkdir(parents=True, exist_ok=True)
     key = "sandbox-" + secrets.token_urlsafe(24)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(key)
+    # Exclusive: when another `up` got there first, its key wins.
+    if not create_private(path, key):
+        key = path.read_text().strip()
     return key
 
 

@@ -11,6 +11,8 @@ from datetime import datetime
 
 import psycopg
 
+from ult_pipeline.secrets import db_error_message
+
 MARKER_SCHEMA = "ult_loadtest"
 
 _CREATE = f"""
@@ -37,6 +39,23 @@ class MarkerError(RuntimeError):
     """The database is not marked for the environment that wants to wipe it."""
 
 
+class DatabaseConnectError(psycopg.OperationalError):
+    """Connecting failed. The message is one line: what went wrong and the DSN with its password masked.
+
+    A psycopg.OperationalError, so callers that catch connection failures keep working; the
+    original error (whose text may quote the password) is neither chained nor shown.
+    """
+
+
+def connect(dsn: str, **kwargs: object) -> psycopg.Connection:
+    """psycopg.connect(dsn, **kwargs), or DatabaseConnectError for an unreachable server, a refused
+    login or a malformed DSN (psycopg raises ProgrammingError quoting the DSN for the last)."""
+    try:
+        return psycopg.connect(dsn, **kwargs)
+    except psycopg.Error as err:
+        raise DatabaseConnectError(db_error_message(err, dsn)) from None
+
+
 def read(conn: psycopg.Connection) -> Marker | None:
     exists = conn.execute("SELECT to_regclass(%s)", (f"{MARKER_SCHEMA}.marker",)).fetchone()[0]
     if exists is None:
@@ -46,9 +65,11 @@ def read(conn: psycopg.Connection) -> Marker | None:
 
 
 def mark(dsn: str, environment: str, marked_by: str) -> Marker:
+    """Set (or replace) the marker. Raises ValueError for an empty environment, DatabaseConnectError
+    when the database cannot be reached, psycopg.Error when the server refuses the statements."""
     if not environment or not environment.strip():
         raise ValueError("the environment name must not be empty")
-    with psycopg.connect(dsn, autocommit=False) as conn:
+    with connect(dsn, autocommit=False) as conn:
         conn.execute(_CREATE)
         conn.execute(
             f"""INSERT INTO {MARKER_SCHEMA}.marker (environment, marked_by) VALUES (%s, %s)
@@ -63,8 +84,10 @@ def mark(dsn: str, environment: str, marked_by: str) -> Marker:
 
 
 def ensure_marked(dsn: str, environment: str, marked_by: str) -> Marker:
-    """Mark a database the caller owns (the sandbox's) unless it already carries a marker."""
-    with psycopg.connect(dsn) as conn:
+    """Mark a database the caller owns (the sandbox's) unless it already carries a marker.
+
+    Raises as :func:`mark` does."""
+    with connect(dsn) as conn:
         existing = read(conn)
     return existing or mark(dsn, environment, marked_by)
 

@@ -153,3 +153,59 @@ def test_settings_keep_the_ports_of_the_sandbox_running_in_the_home(tmp_path, mo
     assert SandboxSettings.from_env(home=str(tmp_path), port=1234).port == 1234
     monkeypatch.setenv("ULT_SANDBOX_PORT", "4321")
     assert SandboxSettings.from_env(home=str(tmp_path)).port == 4321
+
+
+def _with_password(dsn: str, password: str) -> str:
+    # The embedded server trusts its Unix socket: a password in the DSN is ignored, so a canary
+    # can ride along on a DSN that really connects.
+    assert dsn.startswith("postgresql://postgres:@"), dsn
+    return dsn.replace("postgresql://postgres:@", f"postgresql://postgres:{password}@", 1)
+
+
+@pytest.mark.slow
+def test_an_outside_dsns_password_is_never_printed_and_its_state_is_private(own_home, sandbox):
+    import stat
+
+    home, env = own_home
+    canary = "canaryPw7731"
+    env = {**env, "ULT_SANDBOX_DSN": _with_password(sandbox.dsn, canary)}
+    up = ult("sandbox", "up", env=env)
+    assert up.returncode == 0, up.stderr
+    assert "postgres:***@" in up.stdout
+    outputs = [up, ult("sandbox", "up", "--json", env=env), ult("sandbox", "status", env=env),
+               ult("sandbox", "status", "--json", env=env)]
+    for result in outputs:
+        assert result.returncode == 0, result.stderr
+        assert canary not in result.stdout + result.stderr
+    assert json.loads(outputs[-1].stdout)["dsn"].startswith("postgresql://postgres:***@")
+    for secret_file in ("sandbox.json", "api_key"):
+        assert stat.S_IMODE((home / secret_file).stat().st_mode) == 0o600, secret_file
+    assert not list(home.glob("*.tmp")) and not list(home.glob(".*.tmp"))
+    # In memory the DSN stays real: `ult seed` and `ult wipe` connect with it.
+    settings = SandboxSettings.from_env(home=str(home), port=int(env["ULT_SANDBOX_PORT"]),
+                                        aws_port=int(env["ULT_SANDBOX_AWS_PORT"]))
+    assert manager.status(settings).dsn == env["ULT_SANDBOX_DSN"]
+
+
+def test_a_malformed_outside_dsn_is_a_one_line_error_without_the_password(own_home):
+    home, env = own_home
+    result = ult("sandbox", "up", env={**env, "ULT_SANDBOX_DSN": "host=127.0.0.1 password=canary Pw7731 dbname=x"})
+    assert result.returncode != 0
+    assert "canary" not in result.stdout + result.stderr and "Pw7731" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "malformed DSN" in result.stderr and "password=***" in result.stderr
+
+
+def test_the_state_file_is_private_even_over_a_planted_temporary_file_or_symlink(tmp_path):
+    import stat
+
+    settings = SandboxSettings(home=tmp_path, port=1, external_dsn=None)
+    victim = tmp_path / "victim"
+    victim.write_text("untouched")
+    (tmp_path / "sandbox.tmp").symlink_to(victim)
+    manager._write_state(settings, {"postgres": {"dsn": "postgresql://u:canary@h/db"}})
+    assert stat.S_IMODE(settings.state_file.stat().st_mode) == 0o600
+    assert victim.read_text() == "untouched"
+    key = manager.api_key(settings)
+    assert stat.S_IMODE(settings.api_key_file.stat().st_mode) == 0o600
+    assert manager.api_key(settings) == key and settings.api_key_file.read_text() == key
