@@ -4,6 +4,7 @@
 import dagster as dg
 from pydantic import Field
 
+from ult_pipeline.assets.run_config_check import require_valid_run_config
 from ult_pipeline.partitions import builds_partitions
 from ult_pipeline.resources.deployer import TargetDeployerResource
 from ult_pipeline.resources.target import (
@@ -15,6 +16,7 @@ from ult_pipeline.resources.target import (
 from ult_pipeline.seeding.dataset import generate
 from ult_pipeline.seeding.profiles import get_profile
 from ult_pipeline.seeding.run import prepare
+from ult_pipeline.target_db.wipe import TargetCheck
 
 SEEDED_COUNTS_MATCH = "seeded_counts_match"
 
@@ -36,7 +38,8 @@ class SeededDatasetConfig(dg.Config):
     deps=["target_deployment"],
     check_specs=[dg.AssetCheckSpec(SEEDED_COUNTS_MATCH, asset="seeded_dataset", blocking=True,
                                    description="counts read back through the API equal the profile's")],
-    description="Wipes the target's database (guarded by its load-test marker) and seeds a known dataset "
+    description="Wipes the target's database (guarded by its load-test marker, and only once it is proven to be "
+    "the database behind the target API) and seeds a known dataset "
     "through the GraphQL API; writes the identities file for k6. Output: the manifest (ids, no tokens).",
 )
 def seeded_dataset(
@@ -48,13 +51,14 @@ def seeded_dataset(
     target_deployer: TargetDeployerResource,
     results_store: ResultsStoreResource,
 ):
+    require_valid_run_config(context)  # every setting of the run, before the wipe
     dataset = generate(get_profile(config.profile, config.custom_profiles), config.seed)
     identities_path = results_store.partition_dir(context.partition_key) / "identities.json"
     client = target_api.client()
     try:
         prepared = prepare(
             client=client, dataset=dataset, signer=token_signer.signer(), identities_path=identities_path,
-            wipe=lambda: target_db.wipe(restart_service=target_deployer.restart),
+            wipe=lambda: target_db.wipe(restart_service=target_deployer.restart, behind=TargetCheck.through(client)),
             concurrency=target_api.concurrency, log=context.log.info,
         )
     finally:

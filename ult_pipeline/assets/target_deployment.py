@@ -7,6 +7,7 @@ import dagster as dg
 from ult_pipeline.aws.images import Image, list_images
 from ult_pipeline.partitions import builds_partitions
 from ult_pipeline.resources.aws import AwsResource
+from ult_pipeline.assets.run_config_check import require_valid_run_config
 from ult_pipeline.resources.deployer import TargetDeployerResource
 from ult_pipeline.settings import PipelineSettings
 
@@ -35,6 +36,7 @@ def image_of_run(context: dg.AssetExecutionContext, aws: AwsResource, repository
     "until /user/health passes. Nothing downstream runs against an old image if this fails.",
 )
 def target_deployment(context: dg.AssetExecutionContext, target_deployer: TargetDeployerResource, aws: AwsResource):
+    require_valid_run_config(context)
     image = image_of_run(context, aws, PipelineSettings.from_env().ecr_repository)
     context.log.info(f"deploying {image.tag} ({image.digest})")
     record = target_deployer.deploy(image)

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ult_pipeline.sandbox import manager
+from ult_pipeline.secrets import mask_dsn
 from ult_pipeline.sandbox.settings import SandboxSettings
 from ult_pipeline.seeding.dataset import generate
 from ult_pipeline.seeding.identities import TokenSigner
@@ -17,7 +18,7 @@ from ult_pipeline.seeding.run import prepare
 from ult_pipeline.seeding.seeder import SeedingError
 from ult_pipeline.target_api.client import GraphQLCallError, GraphQLClient, TransportError
 from ult_pipeline.target_db.marker import MarkerError
-from ult_pipeline.target_db.wipe import IN_PLACE, RECREATE, STRATEGIES, WipeError, wipe
+from ult_pipeline.target_db.wipe import IN_PLACE, RECREATE, STRATEGIES, TargetCheck, WipeError, wipe
 
 API_KEY_ENV = "ULT_TARGET_API_KEY"
 
@@ -38,7 +39,9 @@ def sandbox_target(home: str | None = None):
     return status.url, status.api_key, status.dsn, settings
 
 
-def make_wipe(dsn: str | None, environment: str, strategy: str, sandbox_settings: SandboxSettings | None, sql_file):
+def make_wipe(dsn: str | None, environment: str, strategy: str, sandbox_settings: SandboxSettings | None, sql_file,
+              client: GraphQLClient):
+    """The guarded wipe of ``dsn``, proven to be the database behind ``client``'s target (None: no wipe)."""
     if dsn is None:
         return None
     restart = None
@@ -46,7 +49,42 @@ def make_wipe(dsn: str | None, environment: str, strategy: str, sandbox_settings
         def restart():
             manager.restart_service(sandbox_settings)
     return lambda: wipe(dsn, environment, strategy=strategy, sql_file=sql_file, restart_service=restart,
-                        db_schema=sandbox_settings.db_schema if sandbox_settings else "public")
+                        db_schema=sandbox_settings.db_schema if sandbox_settings else "public",
+                        behind=TargetCheck.through(client))
+
+
+def dsn_origin(ctx: click.Context, dsn: str | None, sandbox_dsn: str | None = None) -> str:
+    """Where the DSN in use came from, said in words: an environment variable never pairs silently."""
+    source = ctx.get_parameter_source("dsn")
+    if dsn is None:
+        return "none"
+    if source == click.core.ParameterSource.ENVIRONMENT:
+        return "$ULT_TARGET_DSN"
+    if source == click.core.ParameterSource.COMMANDLINE:
+        return "--dsn"
+    return "the sandbox" if dsn == sandbox_dsn else "the default"
+
+
+def say_database(ctx: click.Context, dsn: str | None, sandbox_dsn: str | None = None) -> None:
+    if dsn is not None:
+        click.echo(f"database: {mask_dsn(dsn)} (from {dsn_origin(ctx, dsn, sandbox_dsn)})")
+
+
+def writable_file(path: Path, what: str) -> Path:
+    """``path`` if a file can be written there (its folder made if needed), else a one-line ClickException.
+
+    Checked before anything is wiped, so a bad path never costs the target's data.
+    """
+    path = path.expanduser()
+    if path.is_dir():
+        raise click.ClickException(f"{what} {path} is a folder; give a file path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise click.ClickException(f"cannot create the folder of the {what} {path}: {err.strerror}") from None
+    if not os.access(path.parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise click.ClickException(f"cannot write the {what} {path}: permission denied")
+    return path
 
 
 USER_ERRORS = (MarkerError, WipeError, SeedingError, GraphQLCallError, TransportError, ValueError)
@@ -61,12 +99,18 @@ USER_ERRORS = (MarkerError, WipeError, SeedingError, GraphQLCallError, Transport
 @click.option("--strategy", type=click.Choice(STRATEGIES), default=None,
               help="Wipe strategy (sandbox: recreate; other targets: in_place).")
 @click.option("--no-wipe", is_flag=True, help="Do not wipe: seed a fresh, uniquely named dataset beside existing data.")
-@click.option("--concurrency", default=4, show_default=True, type=int, help="API calls in flight at once.")
-@click.option("--identities", "identities_path", type=click.Path(path_type=Path), default=None,
+@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(min=1), help="API calls in flight at once.")
+@click.option("--identities", "identities_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Where to write the identities file for k6.")
-def seed(target, profile, seed, dsn, environment, strategy, no_wipe, concurrency, identities_path) -> None:
-    """Wipe the target's database (guarded) and seed a known dataset through its GraphQL API."""
-    sandbox_settings = None
+@click.pass_context
+def seed(ctx, target, profile, seed, dsn, environment, strategy, no_wipe, concurrency, identities_path) -> None:
+    """Wipe the target's database (guarded) and seed a known dataset through its GraphQL API.
+
+    The wipe first proves that the database is the one behind the target (its system role ids
+    are the ones the target's API reports) and refuses, changing nothing, when it is not.
+    Every option is checked before anything is wiped.
+    """
+    sandbox_settings = sandbox_dsn = None
     if target is None:
         target, api_key, sandbox_dsn, sandbox_settings = sandbox_target()
         dsn = dsn or sandbox_dsn
@@ -85,12 +129,14 @@ def seed(target, profile, seed, dsn, environment, strategy, no_wipe, concurrency
         raise click.ClickException("--environment is required with --dsn: the database must be marked for it")
     namespace = secrets.token_hex(3) if no_wipe else ""
     dataset = generate(get_profile(profile), seed, namespace=namespace)
-    identities_path = identities_path or results_dir() / "identities.json"
+    identities_path = writable_file(identities_path or results_dir() / "identities.json", "identities file")
+    say_database(ctx, dsn, sandbox_dsn)
     client = GraphQLClient(target, api_key=api_key)
     try:
         prepared = prepare(
             client=client, dataset=dataset, signer=TokenSigner(), identities_path=identities_path,
-            wipe=make_wipe(dsn, environment, strategy, sandbox_settings, None), concurrency=concurrency, log=click.echo,
+            wipe=make_wipe(dsn, environment, strategy, sandbox_settings, None, client), concurrency=concurrency,
+            log=click.echo,
         )
     except USER_ERRORS as err:
         raise click.ClickException(str(err)) from None
@@ -113,20 +159,40 @@ def seed(target, profile, seed, dsn, environment, strategy, no_wipe, concurrency
 @click.option("--sql-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="SQL of the in_place wipe (default: the shipped user-service script).")
 @click.option("--schema", "db_schema", default="public", show_default=True, help="The service's schema.")
-def wipe_command(dsn, environment, strategy, sql_file, db_schema) -> None:
-    """Wipe a load-test database; refuses unless it carries the marker for ENVIRONMENT."""
+@click.option("--target", default=None,
+              help="GraphQL URL of the service on this database (API key in $ULT_TARGET_API_KEY): the wipe then "
+              "proves the database is the one behind it. The sandbox's recreate wipe always proves it.")
+@click.pass_context
+def wipe_command(ctx, dsn, environment, strategy, sql_file, db_schema, target) -> None:
+    """Wipe a load-test database; refuses unless it carries the marker for ENVIRONMENT (and, with
+    --target, unless it is the database behind that target). A schema that does not exist is refused."""
     restart = None
+    client = None
     if strategy == RECREATE:
         settings = SandboxSettings.from_env()
-        if manager.status(settings).dsn != dsn:
+        status = manager.status(settings)
+        if status.dsn != dsn:
             raise click.ClickException(
                 "the recreate wipe restarts the service afterwards, which `ult wipe` can only do for the sandbox; "
                 "use --strategy in_place for other targets"
             )
         def restart():
             manager.restart_service(settings)
+        if target is None and status.service_healthy:
+            client = GraphQLClient(status.url, api_key=status.api_key)
+    if target is not None:
+        api_key = os.environ.get(API_KEY_ENV)
+        if not api_key:
+            raise click.ClickException(f"set ${API_KEY_ENV} to the target's API key to prove the database behind --target")
+        client = GraphQLClient(target, api_key=api_key)
+    say_database(ctx, dsn)
     try:
-        result = wipe(dsn, environment, strategy=strategy, sql_file=sql_file, db_schema=db_schema, restart_service=restart)
-    except (MarkerError, WipeError) as err:
+        result = wipe(dsn, environment, strategy=strategy, sql_file=sql_file, db_schema=db_schema, restart_service=restart,
+                      behind=TargetCheck.through(client) if client is not None else None)
+    except (MarkerError, WipeError, GraphQLCallError, TransportError) as err:
         raise click.ClickException(str(err)) from None
-    click.echo(f"wiped ({result.strategy}, environment {result.environment}) in {result.seconds:.2f} s")
+    finally:
+        if client is not None:
+            client.close()
+    click.echo(f"wiped ({result.strategy}, environment {result.environment}) in {result.seconds:.2f} s"
+               + ("" if client is not None else " (on the marker alone: no --target to prove it is the target's)"))

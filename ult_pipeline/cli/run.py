@@ -9,7 +9,15 @@ import time
 
 import click
 
-from ult_pipeline.cli.data import API_KEY_ENV, USER_ERRORS, make_wipe, results_dir, sandbox_target
+from ult_pipeline.cli.data import (
+    API_KEY_ENV,
+    USER_ERRORS,
+    make_wipe,
+    results_dir,
+    sandbox_target,
+    say_database,
+    writable_file,
+)
 from ult_pipeline.loadtest.ingest import IngestError
 from ult_pipeline.loadtest.profiles import LOAD_PROFILES, SCENARIOS, get_load_profile
 from ult_pipeline.loadtest.run import run_load_test
@@ -30,15 +38,22 @@ _COLUMNS = ["count", "rate", "error_rate", "p50", "p90", "p95", "p99", "max", "f
 @click.option("--profile", default="tiny", show_default=True, type=click.Choice(sorted(PROFILES)), help="Dataset profile.")
 @click.option("--seed", "seed", default=1, show_default=True, type=int)
 @click.option("--load", "load_profile", default="default", show_default=True, type=click.Choice(sorted(LOAD_PROFILES)))
-@click.option("--duration", default="1m", show_default=True, help="Test duration, e.g. 30s, 10m.")
-@click.option("--rate", type=float, default=None, help="Iterations per second (default 22).")
+@click.option("--duration", default="1m", show_default=True, help="Test duration above 0, e.g. 30s, 10m, 1m30s.")
+@click.option("--rate", type=float, default=None,
+              help="Iterations per second, a whole number of at least 1 (default 22): k6's constant-arrival-rate "
+              "runs with timeUnit 1s, so a fractional rate such as 2.5 is refused before anything runs.")
 @click.option("--scenario", type=click.Choice(SCENARIOS), default=None, help="Default: student_landing.")
 @click.option("--dsn", default=None, envvar="ULT_TARGET_DSN", help="Target database to wipe first (env ULT_TARGET_DSN).")
 @click.option("--environment", default=None, help="Load-test environment the database is marked with.")
 @click.option("--no-wipe", is_flag=True, help="Seed a fresh, uniquely named dataset beside the existing data.")
-def run_command(target, profile, seed, load_profile, duration, rate, scenario, dsn, environment, no_wipe) -> None:
-    """Wipe (guarded), seed, run k6 and print the per-operation table."""
-    sandbox_settings = None
+@click.pass_context
+def run_command(ctx, target, profile, seed, load_profile, duration, rate, scenario, dsn, environment, no_wipe) -> None:
+    """Wipe (guarded), seed, run k6 and print the per-operation table.
+
+    Every option is checked before the wipe; the wipe proves the database is the one behind
+    the target and refuses, changing nothing, when it is not.
+    """
+    sandbox_settings = sandbox_dsn = None
     if target is None:
         target, api_key, sandbox_dsn, sandbox_settings = sandbox_target()
         dsn, environment, strategy = dsn or sandbox_dsn, environment or sandbox_settings.environment, RECREATE
@@ -57,12 +72,14 @@ def run_command(target, profile, seed, load_profile, duration, rate, scenario, d
         raise click.ClickException(str(err)) from None
 
     run_dir = results_dir() / "runs" / time.strftime("%Y%m%d-%H%M%S")
+    identities_path = writable_file(run_dir / "identities.json", "identities file")
     dataset = generate(get_profile(profile), seed, namespace=secrets.token_hex(3) if no_wipe else "")
+    say_database(ctx, dsn, sandbox_dsn)
     client = GraphQLClient(target, api_key=api_key)
     try:
         prepared = prepare(
-            client=client, dataset=dataset, signer=TokenSigner(), identities_path=run_dir / "identities.json",
-            wipe=make_wipe(dsn, environment, strategy, sandbox_settings, None), log=click.echo,
+            client=client, dataset=dataset, signer=TokenSigner(), identities_path=identities_path,
+            wipe=make_wipe(dsn, environment, strategy, sandbox_settings, None, client), log=click.echo,
         )
         click.echo(f"k6: {load.scenario} at {load.rate:g} iterations/s for {load.duration} against {target}")
         result = run_load_test(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, replace
 
@@ -10,11 +11,13 @@ _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
 def duration_seconds(text: str) -> int:
-    """`10m`, `90s`, `1m30s`, `1h` -> seconds; a clear error for anything else."""
-    match = _DURATION.match(text.strip()) if text else None
+    """`10m`, `90s`, `1m30s`, `1h` -> seconds (above 0); a clear ValueError for anything else."""
+    match = _DURATION.match(text.strip()) if isinstance(text, str) and text else None
     if not match or not any(match.groups()):
         raise ValueError(f"duration {text!r} is not like 30s, 10m, 1m30s or 1h")
     h, m, s = (int(g or 0) for g in match.groups())
+    if h * 3600 + m * 60 + s == 0:
+        raise ValueError(f"duration {text!r} is zero: a load test needs at least 1s")
     return h * 3600 + m * 60 + s
 
 
@@ -32,8 +35,18 @@ class LoadProfile:
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
             raise ValueError(f"scenario {self.scenario!r} is not one of {', '.join(SCENARIOS)}")
-        if self.rate <= 0:
-            raise ValueError(f"rate must be above 0 iterations/s, got {self.rate}")
+        # k6's constant-arrival-rate runs here with timeUnit 1s and an integer rate (k6/lib/env.js):
+        # a fractional rate would be refused by k6 only after the wipe and the seeding.
+        if not isinstance(self.rate, (int, float)) or not math.isfinite(self.rate) or self.rate < 1 \
+                or self.rate != int(self.rate):
+            raise ValueError(f"rate must be a whole number of iterations/s, at least 1, got {self.rate}")
+        for name in ("pre_allocated_vus", "max_vus"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.max_vus < self.pre_allocated_vus:
+            raise ValueError(f"max_vus ({self.max_vus}) must be at least pre_allocated_vus ({self.pre_allocated_vus})")
+        if self.student_weight < 0 or self.teacher_weight < 0 or self.student_weight + self.teacher_weight == 0:
+            raise ValueError("student_weight and teacher_weight must be 0 or more, and not both 0")
         duration_seconds(self.duration)
 
     @property

@@ -9,7 +9,7 @@ from pydantic import Field
 from ult_pipeline.seeding.identities import DEV_ISSUER, DEV_SECRET, TokenSigner
 from ult_pipeline.target_api.client import GraphQLClient
 from ult_pipeline.target_db.statistics import refresh_statistics
-from ult_pipeline.target_db.wipe import RECREATE, STRATEGIES, WipeResult, wipe
+from ult_pipeline.target_db.wipe import RECREATE, STRATEGIES, TargetCheck, WipeResult, wipe
 
 
 class TargetApiResource(dg.ConfigurableResource):
@@ -34,11 +34,12 @@ class TargetDatabaseResource(dg.ConfigurableResource):
     wipe_strategy: str = Field(default=RECREATE, description=f"one of {', '.join(STRATEGIES)}")
     in_place_sql_file: str | None = Field(default=None, description="SQL of the in_place wipe (default: shipped)")
 
-    def wipe(self, restart_service) -> WipeResult:
+    def wipe(self, restart_service, behind: TargetCheck) -> WipeResult:
+        """The guarded wipe; ``behind`` proves this database is the one behind the target API (see wipe.py)."""
         return wipe(
             self.dsn, self.environment, strategy=self.wipe_strategy, db_schema=self.db_schema,
             sql_file=Path(self.in_place_sql_file) if self.in_place_sql_file else None,
-            restart_service=restart_service,
+            restart_service=restart_service, behind=behind,
         )
 
     def refresh_statistics(self) -> tuple[int, float]:

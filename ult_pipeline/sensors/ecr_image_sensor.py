@@ -10,6 +10,7 @@ from __future__ import annotations
 import dagster as dg
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ult_pipeline.assets.run_config_check import run_config_problems
 from ult_pipeline.assets.target_deployment import TAG_DIGEST, TAG_IMAGE, TAG_PUSHED_AT
 from ult_pipeline.aws.images import Cursor, list_images, new_images
 from ult_pipeline.jobs import load_test_job
@@ -40,6 +41,10 @@ def cancel_older_runs(context: dg.SensorEvaluationContext, newest_partition: str
 
 
 def evaluate(context: dg.SensorEvaluationContext, aws: AwsResource, settings: PipelineSettings):
+    problems = run_config_problems(settings.run_config())
+    if problems:
+        # Refused before any run exists, cursor kept: the image is tested once the settings are fixed.
+        return dg.SkipReason("invalid run settings, no run requested: " + " | ".join(problems))
     cursor = Cursor.parse(context.cursor)
     try:
         images = list_images(aws.client("ecr"), settings.ecr_repository)
@@ -71,6 +76,10 @@ def build_ecr_image_sensor(interval_s: int = 30) -> dg.SensorDefinition:
         description="Starts a load test for every new user-service image in ECR (newest wins).",
     )
     def ecr_image_sensor(context: dg.SensorEvaluationContext, aws: AwsResource):
-        return evaluate(context, aws, PipelineSettings.from_env())
+        try:
+            settings = PipelineSettings.from_env()
+        except ValueError as err:
+            return dg.SkipReason(f"invalid ULT_* settings, no run requested: {err}")
+        return evaluate(context, aws, settings)
 
     return ecr_image_sensor

@@ -137,3 +137,22 @@ def test_a_newer_image_cancels_in_flight_runs_of_older_builds(repo, monkeypatch)
         assert second.run_requests[0].tags["ult/image_tag"] == "v2"
         # The launcher is asked to terminate it: the run goes to CANCELING (then its worker stops k6).
         assert instance.get_run_by_id(old_run.run_id).status == dg.DagsterRunStatus.CANCELING
+
+
+def test_invalid_settings_request_no_run_and_keep_the_cursor(repo):
+    name, aws, push = repo
+    push("v1")
+    bad = PipelineSettings(ecr_repository=name, load_rate=2.5, dataset_profile="huge")
+    with dg.instance_for_test() as instance:
+        result = evaluate(dg.build_sensor_context(instance=instance, cursor=None), aws, bad)
+        assert isinstance(result, dg.SkipReason)
+        assert "k6_results: rate must be a whole number" in result.skip_message
+        assert "seeded_dataset: unknown dataset profile 'huge'" in result.skip_message
+        # Fixed settings: the same image is still new.
+        assert tick(instance, aws, name).run_requests
+
+
+def test_a_setting_that_is_not_a_number_names_its_variable(monkeypatch):
+    monkeypatch.setenv("ULT_DATASET_SEED", "one")
+    with pytest.raises(ValueError, match=r"\$ULT_DATASET_SEED='one' is not a whole number"):
+        PipelineSettings.from_env()

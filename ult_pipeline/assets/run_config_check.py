@@ -1,0 +1,108 @@
+"""Every setting of a load-test run, checked before anything is deployed or wiped.
+
+Dagster checks a run config's types when the run is launched, but each asset builds its
+`Config` (and the load profile, dataset profile and gate behind it) only when its own step
+starts: a bad `k6_results.config.rate` would be found after `seeded_dataset` had wiped the
+target. `run_config_problems` builds them all up front; the sensor refuses to request a run
+with problems, and the first assets of the run refuse to start one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+
+import dagster as dg
+import pydantic
+
+from ult_pipeline.analysis.history import HistoryError
+from ult_pipeline.loadtest.profiles import duration_seconds, get_load_profile
+from ult_pipeline.seeding.profiles import get_profile
+
+
+def _seeded_dataset(config: Mapping) -> None:
+    from ult_pipeline.assets.seeded_dataset import SeededDatasetConfig
+
+    c = SeededDatasetConfig(**config)
+    get_profile(c.profile, c.custom_profiles)
+
+
+def _k6_results(config: Mapping) -> None:
+    from ult_pipeline.assets.k6_results import K6ResultsConfig
+
+    c = K6ResultsConfig(**config)
+    get_load_profile(c.load_profile).with_overrides(duration=c.duration, rate=c.rate, scenario=c.scenario)
+
+
+def _regression_comparison(config: Mapping) -> None:
+    from ult_pipeline.assets.regression_comparison import RegressionConfig
+
+    c = RegressionConfig(**config)
+    c.gate().policy()
+    for name in ("tolerance_pct", "matters_pct"):
+        value = getattr(c, name)
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    if c.tolerance_pct > c.matters_pct:
+        raise ValueError(f"tolerance_pct ({c.tolerance_pct}) must not be above matters_pct ({c.matters_pct})")
+    for name in ("suspect_alpha", "trigger_alpha"):
+        value = getattr(c, name)
+        if not 0 < value < 1:
+            raise ValueError(f"{name} must be between 0 and 1, got {value}")
+
+
+def _ab_confirmation(config: Mapping) -> None:
+    from ult_pipeline.assets.ab_confirmation import AbConfirmationConfig
+
+    c = AbConfirmationConfig(**config)
+    duration_seconds(c.duration)
+
+
+def _telemetry_gap(config: Mapping) -> None:
+    from ult_pipeline.assets.telemetry_gap import TelemetryGapConfig
+
+    c = TelemetryGapConfig(**config)
+    if not 0 < c.min_coverage <= c.max_coverage:
+        raise ValueError(f"coverage bounds must satisfy 0 < min_coverage <= max_coverage, got "
+                         f"{c.min_coverage} and {c.max_coverage}")
+
+
+CHECKS: dict[str, Callable[[Mapping], None]] = {
+    "seeded_dataset": _seeded_dataset,
+    "k6_results": _k6_results,
+    "regression_comparison": _regression_comparison,
+    "ab_confirmation": _ab_confirmation,
+    "telemetry_gap": _telemetry_gap,
+}
+
+
+def _one_line(err: Exception) -> str:
+    if isinstance(err, pydantic.ValidationError):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
+def run_config_problems(run_config: Mapping | None) -> list[str]:
+    """One line per asset whose config (or what it names) is invalid: ``"<asset>: <problem>"``; [] when all hold.
+
+    Assets absent from ``run_config`` are checked with their defaults.
+    """
+    ops = (run_config or {}).get("ops") or {}
+    problems = []
+    for asset, check in CHECKS.items():
+        config = (ops.get(asset) or {}).get("config") or {}
+        try:
+            check(config)
+        except (pydantic.ValidationError, ValueError, TypeError, HistoryError) as err:
+            problems.append(f"{asset}: {_one_line(err)}")
+    return problems
+
+
+def require_valid_run_config(context: dg.AssetExecutionContext) -> None:
+    """Raise dg.Failure naming every invalid setting of this run; called before anything is deployed or wiped."""
+    problems = run_config_problems(context.run.run_config)
+    if problems:
+        raise dg.Failure(
+            "the run's settings are invalid; nothing was deployed or wiped. Fix the run config (or the ULT_* "
+            "settings the sensor reads): " + " | ".join(problems)
+        )

@@ -1,0 +1,59 @@
+"""Every setting of a run is checked before anything is deployed or wiped (pure, no Dagster run)."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from ult_pipeline.assets.run_config_check import run_config_problems
+from ult_pipeline.settings import PipelineSettings
+
+
+def ops(**configs) -> dict:
+    return {"ops": {asset: {"config": config} for asset, config in configs.items()}}
+
+
+def test_the_sensors_default_settings_have_no_problem():
+    assert run_config_problems(PipelineSettings().run_config()) == []
+    assert run_config_problems(None) == []
+
+
+@pytest.mark.parametrize("run_config, problem", [
+    (ops(k6_results={"rate": 2.5}), "k6_results: rate must be a whole number"),
+    (ops(k6_results={"rate": float("nan")}), "k6_results: rate must be a whole number"),
+    (ops(k6_results={"duration": "0s"}), "k6_results: duration '0s' is zero"),
+    (ops(k6_results={"load_profile": "heavy"}), "k6_results: unknown load profile 'heavy'"),
+    (ops(k6_results={"scenario": "admins"}), "k6_results: scenario 'admins' is not one of"),
+    (ops(seeded_dataset={"profile": "huge"}), "seeded_dataset: unknown dataset profile 'huge'"),
+    (ops(seeded_dataset={"profile": "mine", "custom_profiles": {"mine": {"organizations": 1}}}), "seeded_dataset:"),
+    (ops(regression_comparison={"baseline": "release:["}), "regression_comparison: baseline"),
+    (ops(regression_comparison={"suspect_alpha": 1.5}), "regression_comparison: suspect_alpha must be between"),
+    (ops(regression_comparison={"tolerance_pct": 20.0}), "regression_comparison: tolerance_pct (20.0) must not be above"),
+    (ops(ab_confirmation={"duration": "soon"}), "ab_confirmation: duration 'soon'"),
+    (ops(ab_confirmation={"pairs": 0}), "ab_confirmation: pairs"),
+    (ops(telemetry_gap={"min_coverage": 0.0}), "telemetry_gap: coverage bounds"),
+])
+def test_each_bad_setting_is_named(run_config, problem):
+    problems = run_config_problems(run_config)
+    assert len(problems) == 1 and problems[0].startswith(problem), problems
+
+
+def test_the_first_assets_refuse_a_run_with_a_bad_setting_before_deploying(pipeline_resources):
+    from ult_pipeline.assets.k6_results import k6_results
+    from ult_pipeline.assets.seeded_dataset import seeded_dataset
+    from ult_pipeline.assets.target_deployment import target_deployment
+
+    from ult_pipeline.partitions import builds_partitions
+
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(builds_partitions.name, ["v9.9.9-000000000000"])
+        result = dg.materialize(
+            [target_deployment, seeded_dataset, k6_results], resources=pipeline_resources, instance=instance,
+            partition_key="v9.9.9-000000000000", run_config=ops(k6_results={"rate": 2.5}), raise_on_error=False,
+        )
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert failure.step_key == "target_deployment"
+    assert "nothing was deployed or wiped" in failure.step_failure_data.error.message
+    assert "k6_results: rate must be a whole number" in failure.step_failure_data.error.message
+    assert not result.get_asset_materialization_events()
