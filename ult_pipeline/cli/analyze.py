@@ -112,6 +112,9 @@ def analyze_command(history_csv, build, baseline, tolerance_pct, matters_pct, no
     Repeated rows of one build, operation and metric (a CI job re-run and appended twice) are
     combined: the median of their values, the earliest pushed_at, the first non-empty samples_path.
     """
+    for option, value in (("--build", build), ("--baseline", baseline)):
+        if value is not None and not value.strip():
+            raise BadInput(f"{option} is empty: give a value, or leave {option} out for its default")
     if tolerance_pct > matters_pct:
         raise BadInput(f"--tolerance {tolerance_pct:g} is above --matters {matters_pct:g}: a change that matters "
                        "must count; lower --tolerance or raise --matters")

@@ -212,3 +212,9 @@ def test_a_tolerance_above_the_size_that_matters_is_refused(tmp_path):
     result = analyze(str(path), "--tolerance", "50")
     assert result.returncode == 2 and "--tolerance 50 is above --matters 10" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_empty_build_or_baseline_is_refused_not_defaulted(tmp_path):
+    path = write(tmp_path, history(3))
+    bad_input(run(path, "--baseline", ""), "--baseline is empty")
+    bad_input(run(path, "--build", " "), "--build is empty")
