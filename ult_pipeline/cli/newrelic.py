@@ -20,7 +20,8 @@ def newrelic() -> None:
 @newrelic.command()
 @click.argument("partition")
 @click.option("--region", default=lambda: os.environ.get("ULT_NEWRELIC_REGION", "US"), show_default="US")
-@click.option("--endpoint", default=None, help="A local server speaking New Relic's protocol (tests).")
+@click.option("--endpoint", envvar="ULT_NEWRELIC_ENDPOINT", default=None,
+              help="A local server speaking New Relic's protocol (tests; env ULT_NEWRELIC_ENDPOINT).")
 def send(partition: str, region: str, endpoint: str | None) -> None:
     """Send the stored payload of build PARTITION (key: $ULT_NEWRELIC_LICENSE_KEY, account: $ULT_NEWRELIC_ACCOUNT_ID)."""
     key = os.environ.get("ULT_NEWRELIC_LICENSE_KEY", "")
