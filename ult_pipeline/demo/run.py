@@ -4,6 +4,9 @@ Images: a baseline, two rebuilds of the same speed (the second is the first buil
 history to be judged: it must come out not regressed), and a build 30 % slower on one operation
 whose own telemetry is switched off (so the regression and the telemetry gap both show).
 Every build's run is started by the ECR sensor, exactly as in production.
+
+The demo's home is its own: it marks a home it creates (`.ult-demo-home`) and at start deletes
+an existing home only when that mark is there, so `--home` can never wipe someone's folder.
 """
 
 from __future__ import annotations
@@ -12,14 +15,17 @@ import shutil
 import signal
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import click
 import dagster as dg
 import psutil
 
 from ult_pipeline.analysis.pipeline_history import latest_metadata
+from ult_pipeline.assets.ab_confirmation import NO_REGRESSION
+from ult_pipeline.assets.telemetry_gap import COVERS_EVERY_OPERATION
 from ult_pipeline.demo import dagster_process
 from ult_pipeline.sandbox import aws as sandbox_aws
 from ult_pipeline.sandbox import manager
@@ -27,6 +33,10 @@ from ult_pipeline.sandbox.service_process import ServiceKnobs
 from ult_pipeline.sandbox.settings import SandboxSettings
 
 SLOW_OPERATION = "userNode"
+HOME_MARKER = ".ult-demo-home"
+# The build line shows these checks' findings already (verdict, telemetry gaps).
+_SHOWN_CHECKS = frozenset({NO_REGRESSION, COVERS_EVERY_OPERATION})
+_REASON_CHARS = 300
 
 
 @dataclass(frozen=True)
@@ -114,6 +124,52 @@ def _wait_for_run(instance: dg.DagsterInstance, partition: str, timeout_s: float
     return None
 
 
+def _short(text: str) -> str:
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
+    return line if len(line) <= _REASON_CHARS else line[:_REASON_CHARS - 3] + "..."
+
+
+def step_failure_reason(event: dg.DagsterEvent) -> str:
+    """`STEP: first line of its error` for a STEP_FAILURE event.
+
+    Dagster wraps an error raised in an op's code (DagsterExecutionStepExecutionError, "Error
+    occurred while executing op ..."); the user's error is its cause, and that is the reason.
+    """
+    error = event.step_failure_data.error
+    if error is not None and error.cls_name == "DagsterExecutionStepExecutionError" and error.cause is not None:
+        error = error.cause
+    return f"{event.step_key} failed: {_short(error.message) if error is not None else 'no error recorded'}"
+
+
+def failed_check_reasons(evaluations: Iterable[dg.EventLogEntry], skip: frozenset[str] = frozenset()) -> list[str]:
+    """`check ASSET.CHECK: description` of each failed check among ASSET_CHECK_EVALUATION records."""
+    reasons = []
+    for record in evaluations:
+        check = record.dagster_event.asset_check_evaluation_data if record.dagster_event else None
+        if check is None or check.passed or check.check_name in skip:
+            continue
+        reasons.append(f"check {check.asset_key.to_user_string()}.{check.check_name}: "
+                       f"{_short(check.description or 'failed')}")
+    return reasons
+
+
+def run_problems(instance: dg.DagsterInstance, run: dg.DagsterRun, skip_checks: frozenset[str] = frozenset()
+                 ) -> list[str]:
+    """Why a run failed (each failed step and its error's first line, or the run's own failure
+    message), then its failed asset checks other than `skip_checks`; [] for a clean run."""
+    problems: list[str] = []
+    if run.status == dg.DagsterRunStatus.FAILURE:
+        problems = [step_failure_reason(r.dagster_event)
+                    for r in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+                    if r.dagster_event is not None]
+        if not problems:  # e.g. the run worker died: only the run's failure says why
+            problems = [f"run failed: {_short(r.dagster_event.message or r.user_message)}"
+                        for r in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+                        if r.dagster_event is not None][:1]
+    checks = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+    return problems + failed_check_reasons(checks, skip_checks)
+
+
 def build_line(build: DemoBuild, partition: str, run: dg.DagsterRun | None, instance: dg.DagsterInstance,
                seconds: float) -> str:
     if run is None:
@@ -136,17 +192,41 @@ def build_line(build: DemoBuild, partition: str, run: dg.DagsterRun | None, inst
             parts.append(f"A/B: {verdict['confirmation']}")
     if gap:
         parts.append(f"telemetry gaps: {gap.get('gaps', 'none')}")
+    parts += run_problems(instance, run, _SHOWN_CHECKS)
     return "  ".join(parts) + f"  ({build.what})"
+
+
+class DemoHomeError(click.ClickException):
+    """The demo will not use this home; the message names the folder and what to do (one line)."""
+
+
+def prepare_home(home: Path, stop_sandbox: Callable[[], None]) -> None:
+    """Make `home` a fresh, empty, marked demo home.
+
+    A home this demo made (it carries HOME_MARKER) is deleted after `stop_sandbox()` stopped
+    what ran in it; an empty folder is adopted; a missing one is created. Anything else --
+    a file, or a folder with content and no marker -- raises DemoHomeError and is left as is.
+    """
+    marker = home / HOME_MARKER
+    if home.exists() or home.is_symlink():
+        if home.is_symlink() or not home.is_dir():
+            raise DemoHomeError(f"--home {home} is not a folder: pass a new or empty folder for the demo")
+        if marker.is_file() and not marker.is_symlink():
+            # Every demo starts from nothing: a fresh sandbox, registry and Dagster history.
+            stop_sandbox()
+            shutil.rmtree(home)
+        elif any(home.iterdir()):
+            raise DemoHomeError(
+                f"--home {home} is not empty and was not made by `ult demo` (no {HOME_MARKER} in it), so the "
+                "demo will not delete it: pass a new or empty folder, or remove this one yourself")
+    home.mkdir(parents=True, exist_ok=True)
+    marker.write_text("Made by `ult demo`: the next demo that uses this folder deletes it and starts afresh.\n")
 
 
 def run_demo(options: DemoOptions, echo: Callable[[str], None]) -> int:
     settings = SandboxSettings(home=options.home / "sandbox", port=options.service_port, external_dsn=None,
                                aws_port=options.aws_port)
-    if options.home.exists():
-        # Every demo starts from nothing: a fresh sandbox, registry and Dagster history.
-        manager.down(settings)
-        shutil.rmtree(options.home)
-    options.home.mkdir(parents=True)
+    prepare_home(options.home, lambda: manager.down(settings))
     dagster_home = options.home / "dagster_home"
     status = manager.up(settings)
     echo(f"sandbox: {status.url} (AWS {status.aws_endpoint})")
