@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ariadne import graphql, make_executable_schema
-from graphql import OperationDefinitionNode, OperationType
+from graphql import GraphQLEnumType, GraphQLSchema, OperationDefinitionNode, OperationType
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -51,8 +51,22 @@ def unauthorized(message: str) -> JSONResponse:
     return JSONResponse({"code": "UNAUTHORIZED", "message": message}, status_code=401)
 
 
+def _enums_accept_hide_suggestions(schema: GraphQLSchema) -> None:
+    """ariadne replaces each enum's `parse_value` with a one-argument function, but graphql-core
+    calls it with `hide_suggestions` too: every enum given in a query's variables (a filter's
+    `operator` in `$filter`) was refused, where the real service accepts it."""
+    for type_def in schema.type_map.values():
+        patched = vars(type_def).get("parse_value") if isinstance(type_def, GraphQLEnumType) else None
+        if patched is not None:
+            def parse_value(value: Any, *_ignored: Any, _patched: Any = patched) -> Any:
+                return _patched(value)
+
+            type_def.parse_value = parse_value  # type: ignore[method-assign]
+
+
 def create_app(config: ServiceConfig) -> Starlette:
     schema = make_executable_schema(schema_sdl(), *bindables())
+    _enums_accept_hide_suggestions(schema)
     documents = DocumentCache(schema)
     tokens = TokenCache()
     scopes = ScopeCache()

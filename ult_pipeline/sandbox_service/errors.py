@@ -17,6 +17,8 @@ INVALID_ARRAY_MAX_LENGTH = "ERR_INVALID_ARRAY_MAX_LENGTH"
 DUPLICATE_ATTRIBUTE_VALUES = "ERR_DUPLICATE_ATTRIBUTE_VALUES"
 NON_EXISTENT_ENTITY = "ERR_NON_EXISTENT_ENTITY"
 NON_EXISTENT_CHILD_ENTITY = "ERR_NON_EXISTENT_CHILD_ENTITY"
+DUPLICATE_CHILD_ENTITY = "ERR_DUPLICATE_CHILD_ENTITY"
+DUPLICATE_CHILD_ENTITY_ATTRIBUTE = "ERR_DUPLICATE_CHILD_ENTITY_ATTRIBUTE"
 INVALID_MAX_LENGTH = "ERR_INVALID_MAX_LENGTH"
 USER_ALREADY_OWNS_ORGANIZATION = "ERR_USER_ALREADY_OWNS_ORGANIZATION"
 INVALID_UUID = "ERR_INVALID_UUID"
@@ -105,6 +107,17 @@ def missing_child(entity: str, entity_id: str, parent: str, parent_id: str, inde
     return InputProblem(
         NON_EXISTENT_CHILD_ENTITY,
         f"On index {index}, {entity} {entity_id} doesn't exist for {parent} {parent_id}.",
+        entity,
+        "id",
+        index,
+    )
+
+
+def duplicate_child(entity: str, entity_id: str, parent: str, parent_id: str, index: int) -> InputProblem:
+    """The real service's refusal of an add that is already in place (adds are not idempotent)."""
+    return InputProblem(
+        DUPLICATE_CHILD_ENTITY,
+        f"On index {index}, {entity} {entity_id} already exists for {parent} {parent_id}.",
         entity,
         "id",
         index,

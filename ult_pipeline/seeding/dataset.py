@@ -24,6 +24,7 @@ FAMILY_NAMES = (
 GENDERS = ("female", "male")
 
 OWNER, TEACHER, STUDENT = "owner", "teacher", "student"
+EMAIL_DOMAIN = "ult-loadtest.example"
 
 
 @dataclass(frozen=True)
@@ -97,14 +98,31 @@ class Dataset:
         blob = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":")).encode()
         return "sha256:" + hashlib.sha256(blob).hexdigest()
 
+    @property
+    def email_marker(self) -> str:
+        """A substring of every email of this dataset and of no other namespace's: what a
+        namespaced dataset's users are counted by beside other data."""
+        return f".{self.namespace}-" if self.namespace else f"@{EMAIL_DOMAIN}"
+
     def expected_counts(self) -> dict[str, int]:
+        """What the target holds after seeding, per entity and link (keys as in seeder.read_counts).
+
+        Owners join their organization through createOrganizations, so every user has one
+        organization membership; teachers and students one school membership each.
+        """
+        teachers, students = len(self.users_with_role(TEACHER)), len(self.users_with_role(STUDENT))
         return {
             "organizations": len(self.organizations),
             "schools": len(self.schools),
             "classes": len(self.classes),
-            "teachers": len(self.users_with_role(TEACHER)),
-            "students": len(self.users_with_role(STUDENT)),
+            "teachers": teachers,
+            "students": students,
             "users": len(self.users),
+            "organization_memberships": len(self.users),
+            "school_memberships": teachers + students,
+            "school_classes": len(self.classes),
+            "class_students": sum(len(v) for v in self.students_of.values()),
+            "class_teachers": sum(len(v) for v in self.teachers_of.values()),
         }
 
 
@@ -124,7 +142,7 @@ def generate(profile: DatasetProfile, seed: int = 0, namespace: str = "") -> Dat
         given, family = rng.choice(GIVEN_NAMES), rng.choice(FAMILY_NAMES)
         user = UserSpec(
             key=key, role=role, organization=org, given_name=given, family_name=family,
-            email=f"{given}.{family}.{tag}{key}@ult-loadtest.example".lower(),
+            email=f"{given}.{family}.{tag}{key}@{EMAIL_DOMAIN}".lower(),
             gender=rng.choice(GENDERS),
             date_of_birth=f"{rng.randint(1, 12):02d}-{rng.choice(birth_years)}",
         )

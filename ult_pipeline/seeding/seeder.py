@@ -2,6 +2,20 @@
 
 Calls within a stage do not depend on each other and are sent concurrently; stages run
 in order because each needs the ids the previous one created.
+
+Every write lands exactly once. The client never resends a mutation that may have reached
+the service (target_api/client.py); when a call's answer is lost (`TransportError` with
+`may_have_landed`), the seeder finds out whether it took effect before sending it again:
+
+- creates: the created entities are looked up by their unique emails or names. All found:
+  their ids are used. None found: the call is sent again (at most `max_sends` in all). Some
+  found: impossible for an all-or-nothing mutation, so a `SeedingError`.
+- adds: resent as is. The service refuses a repeated add whole with
+  ERR_DUPLICATE_CHILD_ENTITY, so a resend refused with only that code means the first send
+  landed.
+
+When it cannot be known (the lookup itself fails, or every send was ambiguous), seeding
+stops with a `SeedingError` that says the call may have landed: wipe and seed again.
 """
 
 from __future__ import annotations
@@ -13,13 +27,27 @@ from dataclasses import dataclass, field
 
 from ult_pipeline.seeding.batching import chunks, pack_unique
 from ult_pipeline.seeding.dataset import STUDENT, TEACHER, Dataset
-from ult_pipeline.target_api.client import GraphQLClient
+from ult_pipeline.target_api.client import (
+    GraphQLCallError,
+    GraphQLClient,
+    TransportError,
+    element_codes,
+    element_errors,
+)
 
 STUDENT_ROLE, TEACHER_ROLE = "Student", "Teacher"
+DUPLICATE_CHILD = "ERR_DUPLICATE_CHILD_ENTITY"
+# Sends of one call whose answers were all lost before seeding gives up.
+MAX_SENDS = 3
 
 
 class SeedingError(RuntimeError):
     pass
+
+
+# A create's lookup: the call's input -> the mutation's answer rebuilt from what the target
+# holds (all created), or None (none created). Raises SeedingError for a partial result.
+Lookup = Callable[[list[dict]], "dict | None"]
 
 
 @dataclass
@@ -63,25 +91,94 @@ def system_role_ids(client: GraphQLClient) -> dict[str, str]:
 
 
 class Seeder:
-    def __init__(self, client: GraphQLClient, concurrency: int = 4, log: Callable[[str], None] | None = None):
+    def __init__(
+        self, client: GraphQLClient, concurrency: int = 4, log: Callable[[str], None] | None = None,
+        *, max_sends: int = MAX_SENDS, settle_s: float = 0.5,
+    ):
         if concurrency < 1:
             raise ValueError("seeding concurrency must be at least 1")
+        if max_sends < 1:
+            raise ValueError("max_sends must be at least 1")
         self.client = client
         self.concurrency = concurrency
+        self.max_sends = max_sends
+        self.settle_s = settle_s
         self._log = log or (lambda _msg: None)
         self._stages: list[StageTiming] = []
 
-    def _stage(self, name: str, operation: str, calls: list[list[dict]]) -> list[dict]:
+    def _stage(self, name: str, operation: str, calls: list[list[dict]], lookup: Lookup | None = None) -> list[dict]:
+        """Send ``calls`` of ``operation``; returns each call's answer (`data[operation]`).
+
+        ``lookup`` is given for creates (see the module docstring); adds go without.
+        """
         started = time.perf_counter()
+
+        def send(inputs: list[dict]) -> dict:
+            return self._send_once(operation, inputs, lookup)
+
         if self.concurrency == 1 or len(calls) <= 1:
-            results = [self.client.call(operation, {"input": c}) for c in calls]
+            results = [send(c) for c in calls]
         else:
             with ThreadPoolExecutor(self.concurrency) as pool:
-                results = list(pool.map(lambda c: self.client.call(operation, {"input": c}), calls))
+                results = list(pool.map(send, calls))
         seconds = time.perf_counter() - started
         self._stages.append(StageTiming(name, len(calls), seconds))
         self._log(f"seeding: {name}: {len(calls)} calls in {seconds:.2f} s")
-        return [r[operation] for r in results]
+        return results
+
+    def _send_once(self, operation: str, inputs: list[dict], lookup: Lookup | None) -> dict:
+        """One call's effect, exactly once: `data[operation]` of the answer, or of the lookup
+        (creates), or {} for an add found to have landed by a refused resend.
+
+        Raises SeedingError when whether it landed cannot be known; TransportError (never
+        landed) and GraphQLCallError (refused, nothing written) as the client raised them.
+        """
+        lost: TransportError | None = None
+        for _ in range(self.max_sends):
+            try:
+                return self.client.call(operation, {"input": inputs})[operation]
+            except GraphQLCallError as err:
+                if lost is not None and lookup is None and _only_duplicate_children(err, len(inputs)):
+                    self._log(f"seeding: {operation}: the resend was refused as a duplicate: the lost call had landed")
+                    return {}
+                if lost is not None:
+                    raise SeedingError(
+                        f"{operation}: an earlier send may have landed ({lost}), and the resend was refused: {err}. "
+                        "Wipe the target and seed again."
+                    ) from err
+                raise
+            except TransportError as err:
+                if not err.may_have_landed:
+                    if lost is None:
+                        raise
+                    raise SeedingError(
+                        f"{operation}: an earlier send may have landed ({lost}), and the resend failed: {err}. "
+                        "Wipe the target and seed again."
+                    ) from err
+                lost = err
+            self._log(f"seeding: {operation}: answer lost ({lost}); checking whether the call took effect")
+            # A call answered late (client timeout) may still be running in the service: give it
+            # a moment to commit before looking (or the lookup could miss it and the resend double
+            # it) and before resending an add (or the two could race on the roster's save).
+            time.sleep(self.settle_s)
+            if lookup is not None:
+                found = self._look_up(operation, inputs, lookup, lost)
+                if found is not None:
+                    self._log(f"seeding: {operation}: the lost call had landed; using the ids found")
+                    return found
+        raise SeedingError(
+            f"{operation}: the call may have landed, but no answer came back in {self.max_sends} sends "
+            f"(last: {lost}); the target may hold part of the data. Wipe the target and seed again."
+        )
+
+    def _look_up(self, operation: str, inputs: list[dict], lookup: Lookup, lost: TransportError) -> dict | None:
+        try:
+            return lookup(inputs)
+        except (TransportError, GraphQLCallError) as err:
+            raise SeedingError(
+                f"{operation}: the call may have landed ({lost}), and looking up its entities failed ({err}); "
+                "it cannot be known whether the target holds them. Wipe the target and seed again."
+            ) from err
 
     def seed(self, dataset: Dataset) -> SeedResult:
         started = time.perf_counter()
@@ -117,7 +214,7 @@ class Seeder:
             }
             for u in dataset.users
         ]
-        for result in self._stage("createUsers", "createUsers", chunks(inputs)):
+        for result in self._stage("createUsers", "createUsers", chunks(inputs), self._users_by_email):
             for user in result["users"]:
                 ids.users[by_email[user["contactInfo"]["email"].lower()]] = user["id"]
         _require_all("users", by_email.values(), ids.users)
@@ -125,7 +222,8 @@ class Seeder:
     def _create_organizations(self, dataset: Dataset, ids: SeededIds) -> None:
         by_name = {o.name: o.key for o in dataset.organizations}
         inputs = [{"userId": ids.users[o.owner], "organizationName": o.name} for o in dataset.organizations]
-        for result in self._stage("createOrganizations", "createOrganizations", chunks(inputs)):
+        for result in self._stage("createOrganizations", "createOrganizations", chunks(inputs),
+                                  self._organizations_by_name):
             for org in result["organizations"]:
                 ids.organizations[by_name[org["name"]]] = org["id"]
         _require_all("organizations", by_name.values(), ids.organizations)
@@ -136,7 +234,7 @@ class Seeder:
             {"organizationId": ids.organizations[s.organization], "name": s.name, "shortCode": s.short_code}
             for s in dataset.schools
         ]
-        for result in self._stage("createSchools", "createSchools", chunks(inputs)):
+        for result in self._stage("createSchools", "createSchools", chunks(inputs), self._schools_by_name):
             for school in result["schools"]:
                 ids.schools[by_name[school["name"]]] = school["id"]
         _require_all("schools", by_name.values(), ids.schools)
@@ -144,10 +242,50 @@ class Seeder:
     def _create_classes(self, dataset: Dataset, ids: SeededIds) -> None:
         by_name = {c.name: c.key for c in dataset.classes}
         inputs = [{"organizationId": ids.organizations[c.organization], "name": c.name} for c in dataset.classes]
-        for result in self._stage("createClasses", "createClasses", chunks(inputs)):
+        for result in self._stage("createClasses", "createClasses", chunks(inputs), self._classes_by_name):
             for cls in result["classes"]:
                 ids.classes[by_name[cls["name"]]] = cls["id"]
         _require_all("classes", by_name.values(), ids.classes)
+
+    # --- lookups of created entities, for a create whose answer was lost ---
+
+    def _users_by_email(self, inputs: list[dict]) -> dict | None:
+        emails = [i["contactInfo"]["email"].lower() for i in inputs]
+        data = self.client.call("usersByEmail", {"filter": {"OR": [
+            {"email": {"operator": "eq", "value": e, "caseInsensitive": True}} for e in emails
+        ]}})["usersConnection"]
+        nodes = _nodes(data)
+        found = _found("createUsers", "users", emails, nodes, data["totalCount"],
+                       lambda n: (n["contactInfo"]["email"] or "").lower())
+        return None if found is None else {"users": found}
+
+    def _organizations_by_name(self, inputs: list[dict]) -> dict | None:
+        names = [i["organizationName"] for i in inputs]
+        data = self.client.call("organizationsByName", {"filter": {"OR": [
+            {"name": {"operator": "eq", "value": n}} for n in names
+        ]}})["organizationsConnection"]
+        found = _found("createOrganizations", "organizations", names, _nodes(data), data["totalCount"],
+                       lambda n: n["name"])
+        return None if found is None else {"organizations": found}
+
+    def _schools_by_name(self, inputs: list[dict]) -> dict | None:
+        data = self.client.call("schoolsByName", {"filter": {"OR": [
+            {"organizationId": {"operator": "eq", "value": i["organizationId"]},
+             "name": {"operator": "eq", "value": i["name"]}} for i in inputs
+        ]}})["schoolsConnection"]
+        found = _found("createSchools", "schools", [(i["organizationId"], i["name"]) for i in inputs], _nodes(data),
+                       data["totalCount"], lambda n: (n["organizationId"], n["name"]))
+        return None if found is None else {"schools": found}
+
+    def _classes_by_name(self, inputs: list[dict]) -> dict | None:
+        # Filtered on (organizationId, name) pairs: a class name is unique within its organization.
+        data = self.client.call("classesByName", {"filter": {"OR": [
+            {"organizationId": {"operator": "eq", "value": i["organizationId"]},
+             "name": {"operator": "eq", "value": i["name"]}} for i in inputs
+        ]}})["classesConnection"]
+        found = _found("createClasses", "classes", [i["name"] for i in inputs], _nodes(data), data["totalCount"],
+                       lambda n: n["name"])
+        return None if found is None else {"classes": found}
 
     def _add_classes_to_schools(self, dataset: Dataset, ids: SeededIds) -> None:
         elements = [
@@ -198,21 +336,99 @@ class Seeder:
         self._stage("addTeachersToClasses", "addTeachersToClasses", pack_unique(teachers, lambda e: e["classId"]))
 
 
+def _nodes(connection: dict) -> list[dict]:
+    return [edge["node"] for edge in connection.get("edges") or [] if edge and edge.get("node")]
+
+
+def _found(operation: str, what: str, wanted: list, nodes: list[dict], total: int, key: Callable[[dict], object]) -> list[dict] | None:
+    """The nodes for every wanted key, None when none exists; SeedingError for anything between
+    (a list-input mutation is all-or-nothing) or when a key is held twice (duplicates exist)."""
+    by_key: dict[object, list[dict]] = {}
+    for node in nodes:
+        by_key.setdefault(key(node), []).append(node)
+    doubled = [k for k, v in by_key.items() if len(v) > 1]
+    if doubled or total > len(nodes):
+        raise SeedingError(
+            f"{operation}: the target already holds {total} {what} for {len(wanted)} inputs "
+            f"(duplicates, first: {doubled[:3]}); wipe the target and seed again"
+        )
+    present = [k for k in wanted if k in by_key]
+    if not present:
+        return None
+    if len(present) < len(wanted):
+        missing = [k for k in wanted if k not in by_key]
+        raise SeedingError(
+            f"{operation}: after a lost answer, {len(present)} of the call's {len(wanted)} {what} exist "
+            f"(missing, first: {missing[:3]}); an all-or-nothing call cannot do that. Wipe the target and seed again."
+        )
+    return [by_key[k][0] for k in wanted]
+
+
+def _only_duplicate_children(err: GraphQLCallError, elements: int) -> bool:
+    """True when a refused add names only ERR_DUPLICATE_CHILD_ENTITY, for every element when
+    the errors carry indexes: the call it repeats had landed whole."""
+    codes = [c for e in err.errors for c in element_codes(e)]
+    if not codes or any(c != DUPLICATE_CHILD for c in codes):
+        return False
+    indexes = {i["index"] for e in err.errors for i in element_errors(e) if i.get("index") is not None}
+    return not indexes or indexes == set(range(elements))
+
+
 def _require_all(what: str, keys, found: dict[str, str]) -> None:
     missing = [k for k in keys if k not in found]
     if missing:
         raise SeedingError(f"the service did not return ids for {len(missing)} {what} (first: {missing[:3]})")
 
 
-def read_counts(client: GraphQLClient, dataset: Dataset, ids: SeededIds) -> dict[str, int]:
-    """Counts read back through the API, summed over the dataset's organizations."""
-    totals = {"organizations": 0, "schools": 0, "classes": 0, "teachers": 0, "students": 0, "users": 0}
-    for org in dataset.organizations:
-        data = client.call("seededCounts", {
-            "organizationId": ids.organizations[org.key],
-            "studentRoleId": ids.roles[STUDENT_ROLE], "teacherRoleId": ids.roles[TEACHER_ROLE],
-        })
-        for name in totals:
-            totals[name] += data[name]["totalCount"]
-    return totals
+def read_counts(client: GraphQLClient, dataset: Dataset, ids: SeededIds, *, whole_target: bool = False) -> dict[str, int]:
+    """What the target holds, read back through the API with the API key; the keys of
+    `Dataset.expected_counts()`.
 
+    Counted through the API rather than in SQL: it needs only the API key the seeder already
+    has, so it works for every target (a DSN is not always given, e.g. `--no-wipe`) and the
+    check sees what the load test will see. Costs about 2 + organizations + schools +
+    classes/50 calls (large: ~120).
+
+    ``whole_target`` (after a wipe): users, organizations, schools, classes, teachers and
+    students are the target's totals (unfiltered connections), so duplicates and strays from
+    a call sent twice, or from earlier data, make the counts differ. Otherwise (seeded beside
+    existing data, `--no-wipe`), they are summed over the dataset's organizations, and users
+    are those whose email carries the dataset's namespace: a user created twice is counted
+    twice.
+
+    Links, in both cases per dataset organization, school and class: organization_memberships
+    (members of each organization), school_memberships and school_classes (per school),
+    class_students and class_teachers (roster sizes of each class, 50 classes per call).
+    """
+    counts = {k: 0 for k in ("organizations", "schools", "classes", "teachers", "students", "users",
+                             "organization_memberships", "school_memberships", "school_classes",
+                             "class_students", "class_teachers")}
+    roles = {"studentRoleId": ids.roles[STUDENT_ROLE], "teacherRoleId": ids.roles[TEACHER_ROLE]}
+    for org in dataset.organizations:
+        data = client.call("seededCounts", {"organizationId": ids.organizations[org.key], **roles})
+        for name in ("organizations", "schools", "classes", "teachers", "students"):
+            counts[name] += data[name]["totalCount"]
+        counts["organization_memberships"] += data["users"]["totalCount"]
+        cursor: str | None = None
+        while True:
+            page = client.call("classRosterCounts", {"organizationId": ids.organizations[org.key], "cursor": cursor})
+            connection = page["classesConnection"]
+            for node in _nodes(connection):
+                counts["class_students"] += node["studentsConnection"]["totalCount"]
+                counts["class_teachers"] += node["teachersConnection"]["totalCount"]
+            info = connection.get("pageInfo") or {}
+            if not info.get("hasNextPage") or not info.get("endCursor"):
+                break
+            cursor = info["endCursor"]
+    for school in dataset.schools:
+        data = client.call("schoolCounts", {"schoolId": ids.schools[school.key]})
+        counts["school_memberships"] += data["members"]["totalCount"]
+        counts["school_classes"] += data["classes"]["totalCount"]
+    if whole_target:
+        data = client.call("targetTotals", roles)
+        for name in ("organizations", "schools", "classes", "teachers", "students", "users"):
+            counts[name] = data[name]["totalCount"]
+    else:
+        data = client.call("usersWithEmailContaining", {"marker": dataset.email_marker})
+        counts["users"] = data["usersConnection"]["totalCount"]
+    return counts

@@ -1,16 +1,24 @@
 """A GraphQL client for the user-service: retries transport failures, never GraphQL errors.
 
-Connection errors and 5xx are retried with exponential backoff (urllib3's Retry); a body
-with `errors` is the server's answer about the request itself and is raised at once, with
-the operation name and the server's messages (never the credentials).
+Queries (idempotent reads) are retried on connection errors, read errors and 5xx with
+exponential backoff (urllib3's Retry). Mutations are not idempotent (a repeated
+`createUsers` creates the users twice): they are resent only when the request provably
+never reached the server (connection refused, connect timeout); any later failure raises
+a `TransportError` with `may_have_landed=True`, and the caller decides (see
+seeding/seeder.py). A body with `errors` is the server's answer about the request itself
+and is raised at once, with the operation name and the server's messages (never the
+credentials).
 """
 
 from __future__ import annotations
 
+import re
 import threading
+from typing import Literal
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 from urllib3.util.retry import Retry
 
 from ult_pipeline.target_api.documents import document
@@ -28,7 +36,18 @@ class GraphQLCallError(RuntimeError):
 
 
 class TransportError(RuntimeError):
-    """The call did not get a usable answer (after retries): connection, HTTP status, auth."""
+    """The call did not get a usable answer (after retries): connection, HTTP status, auth.
+
+    ``may_have_landed`` is False only when the service provably did not run the call: the
+    connection was never made (refused, connect timeout), or the request was refused before
+    GraphQL ran (401, 413 and other 4xx). It is True when the request may have been executed
+    (a 5xx, a read timeout, a dropped connection after sending, a 200 that is not JSON): for
+    a mutation the caller must find out whether it took effect before sending it again.
+    """
+
+    def __init__(self, message: str, *, may_have_landed: bool):
+        super().__init__(message)
+        self.may_have_landed = may_have_landed
 
 
 def _codes(error: dict) -> list[str]:
@@ -38,6 +57,36 @@ def _codes(error: dict) -> list[str]:
         if isinstance(inner, dict) and inner.get("code"):
             found.append(inner["code"])
     return found
+
+
+def element_errors(error: dict) -> list[dict]:
+    """The per-element problems of one GraphQL error (`extensions.errors` in the sandbox,
+    `extensions.exception.errors` in the real service), each with `code`, `index`,
+    `message`; [] when it has none."""
+    ext = error.get("extensions") or {}
+    inner = ext.get("errors") or (ext.get("exception") or {}).get("errors") or []
+    return [i for i in inner if isinstance(i, dict)]
+
+
+def element_codes(error: dict) -> list[str]:
+    """The per-element codes of one GraphQL error ([] when it has none)."""
+    return [i["code"] for i in element_errors(error) if i.get("code")]
+
+
+OperationKind = Literal["query", "mutation", "subscription"]
+_FIRST_KEYWORD = re.compile(r"\s*(?:#[^\n]*\n\s*)*(query|mutation|subscription|fragment|\{)")
+
+
+def operation_kind(document_text: str) -> OperationKind:
+    """``query`` or ``mutation``, from the document's first keyword (`{` alone is a query).
+
+    A document that starts with a fragment, or that cannot be read, counts as a mutation:
+    treating a read as a write only costs retries, the reverse could duplicate data.
+    """
+    match = _FIRST_KEYWORD.match(document_text)
+    if match is None or match.group(1) in ("fragment", "mutation"):
+        return "mutation"
+    return "query" if match.group(1) in ("query", "{") else "subscription"
 
 
 def _describe(error: dict) -> str:
@@ -56,10 +105,21 @@ class GraphQLClient:
             raise ValueError("the target's GraphQL URL is empty: set it (e.g. http://127.0.0.1:18080/user/)")
         self.url = url
         self._timeout = timeout
-        self._retry = Retry(
-            total=retries, connect=retries, read=retries, status=retries, backoff_factor=backoff,
-            status_forcelist=(500, 502, 503, 504), allowed_methods=None, raise_on_status=False,
-        )
+        # Every request is a POST: allowed_methods=None lets urllib3 retry it at all; what may
+        # be retried is decided by the document's kind, not by the HTTP method.
+        self._retries: dict[str, Retry] = {
+            "query": Retry(
+                total=retries, connect=retries, read=retries, status=retries, backoff_factor=backoff,
+                status_forcelist=(500, 502, 503, 504), allowed_methods=None, raise_on_status=False,
+            ),
+            # A mutation is resent only when the connection was never made: read errors, 5xx
+            # and anything else after the request was sent are not retried (read=0, other=0,
+            # no status_forcelist) but raised as ambiguous.
+            "mutation": Retry(
+                total=retries, connect=retries, read=0, status=0, other=0, redirect=0, backoff_factor=backoff,
+                status_forcelist=(), allowed_methods=None, raise_on_status=False,
+            ),
+        }
         # The API key makes the caller a super-admin (`Bearer`); a user's JWT goes raw.
         self._auth = f"Bearer {api_key}" if api_key else (token or "")
         self._local = threading.local()
@@ -69,15 +129,18 @@ class GraphQLClient:
     def __repr__(self) -> str:
         return f"GraphQLClient(url={self.url!r})"
 
-    def _session(self) -> requests.Session:
-        # One session per thread: connection pools are not shared between threads.
-        session = getattr(self._local, "session", None)
+    def _session(self, kind: str = "query") -> requests.Session:
+        # One session per thread and kind: connection pools are not shared between threads,
+        # and the retry rules hang on the session's adapters.
+        sessions: dict[str, requests.Session] = self._local.__dict__.setdefault("sessions", {})
+        retry = self._retries["query" if kind == "query" else "mutation"]
+        session = sessions.get(kind)
         if session is None:
             session = requests.Session()
-            session.mount("http://", HTTPAdapter(max_retries=self._retry))
-            session.mount("https://", HTTPAdapter(max_retries=self._retry))
+            session.mount("http://", HTTPAdapter(max_retries=retry))
+            session.mount("https://", HTTPAdapter(max_retries=retry))
             session.headers.update({"Content-Type": "application/json", "Authorization": self._auth})
-            self._local.session = session
+            sessions[kind] = session
         return session
 
     @property
@@ -89,35 +152,68 @@ class GraphQLClient:
         return self.execute(document(operation), variables, operation)
 
     def execute(self, query: str, variables: dict | None, operation: str) -> dict:
+        """Send ``query``; returns `data`.
+
+        Raises GraphQLCallError (the service answered with `errors`; nothing was written by a
+        list-input mutation, which is all-or-nothing) or TransportError (see its
+        ``may_have_landed``).
+        """
         body = {"query": query, "variables": variables or {}, "operationName": operation}
+        kind = operation_kind(query)
         with self._lock:
             self._calls += 1
         try:
-            response = self._session().post(self.url, json=body, timeout=self._timeout)
+            response = self._session(kind).post(self.url, json=body, timeout=self._timeout)
         except requests.RequestException as err:
-            raise TransportError(f"{operation}: no answer from {self.url}: {type(err).__name__}: {err}") from None
+            landed = not _never_connected(err)
+            hint = " (it may have been executed: not resent)" if landed and kind != "query" else ""
+            raise TransportError(
+                f"{operation}: no answer from {self.url}{hint}: {type(err).__name__}: {err}", may_have_landed=landed,
+            ) from None
         if response.status_code == 401:
             raise TransportError(
                 f"{operation}: {self.url} refused the credentials (401: {_short(response.text)}); "
-                "check the API key or token configured for the target"
+                "check the API key or token configured for the target", may_have_landed=False,
             )
         if response.status_code == 400 and "errors" in response.text:
             # Apollo answers a document that does not parse or validate with 400 and `errors`.
             raise GraphQLCallError(operation, _json(response).get("errors") or [{"message": _short(response.text)}])
         if response.status_code != 200:
-            raise TransportError(f"{operation}: HTTP {response.status_code} from {self.url}: {_short(response.text)}")
+            # 4xx are refusals before GraphQL runs (auth, body size); a 5xx may come after the
+            # service wrote (a proxy's 502 after the service committed, a crash while answering).
+            raise TransportError(
+                f"{operation}: HTTP {response.status_code} from {self.url}: {_short(response.text)}",
+                may_have_landed=response.status_code >= 500,
+            )
         try:
             payload = response.json()
         except ValueError:
-            raise TransportError(f"{operation}: {self.url} answered with a body that is not JSON: {_short(response.text)}") from None
+            raise TransportError(
+                f"{operation}: {self.url} answered with a body that is not JSON: {_short(response.text)}",
+                may_have_landed=True,
+            ) from None
         if payload.get("errors") or payload.get("data") is None:
             raise GraphQLCallError(operation, payload.get("errors") or [{"message": "no data in the answer"}])
         return payload["data"]
 
     def close(self) -> None:
-        session = getattr(self._local, "session", None)
-        if session is not None:
+        for session in self._local.__dict__.get("sessions", {}).values():
             session.close()
+
+
+def _never_connected(err: requests.RequestException) -> bool:
+    """True when the request provably never reached the server: the connection was refused
+    or timed out while connecting (urllib3 counts these as connect errors, raised before any
+    byte of the request is sent). Anything else (read timeout, connection reset or closed
+    after sending) may have been executed."""
+    if isinstance(err, requests.ConnectTimeout):
+        return True
+    if not isinstance(err, requests.ConnectionError) or isinstance(err, requests.ReadTimeout):
+        return False
+    reason = err.args[0] if err.args else None
+    if isinstance(reason, MaxRetryError):
+        reason = reason.reason
+    return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
 
 
 def _json(response: requests.Response) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 from .world import (
+    ADD_CLASSES_TO_SCHOOLS,
     ADD_STUDENTS_TO_CLASSES,
     ADD_TEACHERS_TO_CLASSES,
     ADD_USERS_TO_ORGANIZATIONS,
@@ -201,3 +202,60 @@ def test_a_student_token_cannot_seed(world, service, student_token):
         CREATE_CLASSES, {"input": [{"organizationId": world.org_a, "name": "Not allowed"}]}, token=student_token
     )
     assert errors[0]["extensions"]["code"] == "UNAUTHORIZED"
+
+
+STUDENTS_OF_CLASS = """
+query StudentsOfClass($classId: ID!) {
+  classNode(id: $classId) { studentsConnection { totalCount } }
+}"""
+
+
+def test_a_repeated_add_is_refused_whole_with_duplicate_child_entity(world, service):
+    # As the real service (MUTATIONS.md): adds are not idempotent, and a call with one element
+    # already in place writes nothing, not even its new elements.
+    repeats = [
+        (ADD_USERS_TO_ORGANIZATIONS, {"organizationId": world.org_a, "organizationRoleIds": [world.roles["Student"]],
+                                      "userIds": [world.student1]}),
+        (ADD_USERS_TO_SCHOOLS, {"schoolId": world.school1, "schoolRoleIds": [world.roles["Student"]],
+                                "userIds": [world.student1]}),
+        (ADD_CLASSES_TO_SCHOOLS, {"schoolId": world.school1, "classIds": [world.class1]}),
+        (ADD_TEACHERS_TO_CLASSES, {"classId": world.class1, "teacherIds": [world.teacher]}),
+    ]
+    for document, element in repeats:
+        problems = bad_input_errors(service.errors(document, {"input": [element]}, admin=True))
+        assert [(p["code"], p["index"]) for p in problems] == [("ERR_DUPLICATE_CHILD_ENTITY", 0)], document
+    before = service.data(STUDENTS_OF_CLASS, {"classId": world.class1}, admin=True)["classNode"]
+    problems = bad_input_errors(service.errors(
+        ADD_STUDENTS_TO_CLASSES, {"input": [{"classId": world.class1, "studentIds": [world.student3, world.student1]}]},
+        admin=True,
+    ))
+    assert [(p["code"], p["index"]) for p in problems] == [("ERR_DUPLICATE_CHILD_ENTITY", 0)]
+    after = service.data(STUDENTS_OF_CLASS, {"classId": world.class1}, admin=True)["classNode"]
+    assert after == before  # student3 (not on class1's roster) was not added either
+
+
+def test_a_class_name_is_taken_once_per_organization(world, service):
+    problems = bad_input_errors(service.errors(
+        CREATE_CLASSES, {"input": [{"organizationId": world.org_a, "name": f"Class 1 {world.tag}"}]}, admin=True
+    ))
+    assert [(p["code"], p["attribute"]) for p in problems] == [("ERR_DUPLICATE_CHILD_ENTITY_ATTRIBUTE", "name")]
+    # Another organization may use it.
+    created = service.data(
+        CREATE_CLASSES, {"input": [{"organizationId": world.org_b, "name": f"Class 1 {world.tag}"}]}, admin=True
+    )
+    assert len(created["createClasses"]["classes"]) == 1
+
+
+USERS_MATCHING = """
+query UsersMatching($filter: UserFilter!) {
+  usersConnection(direction: FORWARD, directionArgs: { count: 50 }, filter: $filter) {
+    totalCount
+  }
+}"""
+
+
+def test_a_filter_given_in_variables_is_accepted(world, service):
+    # Enum values (`operator`) in variables, as the seeder's lookups send them.
+    flt = {"OR": [{"email": {"operator": "eq", "value": world.emails[n]}} for n in ("owner", "teacher")]}
+    data = service.data(USERS_MATCHING, {"filter": flt}, admin=True)
+    assert data["usersConnection"]["totalCount"] == 2

@@ -25,6 +25,12 @@ def test_counts_follow_the_profile(name):
     assert dataset.expected_counts() == {
         "organizations": profile.organizations, "schools": profile.schools, "classes": profile.classes,
         "teachers": profile.teachers, "students": profile.students, "users": profile.users,
+        "organization_memberships": profile.users, "school_memberships": profile.teachers + profile.students,
+        "school_classes": profile.classes, "class_students": profile.students,
+        # Every class has a teacher; teachers beyond the class count co-teach (tiny: 5 for 4 classes).
+        "class_teachers": sum(max(profile.classes_per_school, len(range(t, profile.teachers_per_organization,
+                                                                          profile.schools_per_organization)))
+                              for _ in range(profile.organizations) for t in range(profile.schools_per_organization)),
     }
 
 

@@ -37,7 +37,10 @@ def test_ult_seed_twice_gives_the_same_data_and_wipes_first(sandbox, sandbox_set
     hashes = [line for run in runs for line in run.stdout.splitlines() if line.startswith("content hash")]
     counts = [line for run in runs for line in run.stdout.splitlines() if line.startswith("counts")]
     assert len(hashes) == 2 and hashes[0] == hashes[1]
-    assert counts[0] == counts[1] == "counts organizations 1, schools 2, classes 4, teachers 5, students 100, users 106"
+    assert counts[0] == counts[1] == (
+        "counts organizations 1, schools 2, classes 4, teachers 5, students 100, users 106, "
+        "organization_memberships 106, school_memberships 105, school_classes 4, class_students 100, class_teachers 5"
+    )
     assert "wiped (recreate)" in runs[1].stdout
     assert user_rows(sandbox.dsn) == 106  # not doubled
     identities = json.loads((tmp_path / "identities.json").read_text())

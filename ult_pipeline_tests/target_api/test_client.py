@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ult_pipeline.target_api.client import GraphQLCallError, GraphQLClient, TransportError
+from ult_pipeline.target_api.client import (
+    GraphQLCallError,
+    GraphQLClient,
+    TransportError,
+    element_codes,
+    operation_kind,
+)
 
 
 class Scripted(BaseHTTPRequestHandler):
@@ -19,6 +27,9 @@ class Scripted(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         Scripted.seen.append({"body": body, "auth": self.headers.get("Authorization")})
         status, payload = Scripted.answers.pop(0)
+        if status == 0:  # hold the answer past the client's timeout
+            time.sleep(payload["sleep"])
+            status, payload = 200, {"data": {}}
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -72,3 +83,72 @@ def test_persistent_5xx_and_401_are_clear_and_do_not_leak_the_key(server):
 def test_a_user_token_is_sent_raw():
     client = GraphQLClient("http://127.0.0.1:9/user/", token="eyJ.token")
     assert client._session().headers["Authorization"] == "eyJ.token"
+
+
+def test_a_mutation_answered_500_is_not_resent_and_may_have_landed(server):
+    Scripted.answers = [(500, {}), (200, {"data": {"createUsers": {"users": []}}})]
+    client = GraphQLClient(server, api_key="secret-key", backoff=0.01)
+    with pytest.raises(TransportError, match="HTTP 500") as err:
+        client.call("createUsers", {"input": []})
+    assert err.value.may_have_landed
+    assert len(Scripted.seen) == 1
+
+
+def test_a_mutation_answered_late_is_not_resent_and_may_have_landed(server):
+    Scripted.answers = [(0, {"sleep": 1.0}), (200, {"data": {}})]
+    client = GraphQLClient(server, api_key="secret-key", timeout=0.3, backoff=0.01)
+    with pytest.raises(TransportError) as err:
+        client.call("addStudentsToClasses", {"input": []})
+    assert err.value.may_have_landed
+    assert len(Scripted.seen) == 1
+
+
+def test_a_query_answered_late_is_retried(server):
+    Scripted.answers = [(0, {"sleep": 1.0}), (200, {"data": {"rolesConnection": 1}})]
+    client = GraphQLClient(server, api_key="secret-key", timeout=0.3, backoff=0.01)
+    assert client.call("systemRoles") == {"rolesConnection": 1}
+    assert len(Scripted.seen) == 2
+
+
+def test_a_refused_connection_never_landed():
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    client = GraphQLClient(f"http://127.0.0.1:{port}/user/", api_key="k", retries=1, backoff=0.01)
+    with pytest.raises(TransportError) as err:
+        client.call("createUsers", {"input": []})
+    assert not err.value.may_have_landed
+
+
+def test_a_refusal_before_graphql_never_landed(server):
+    Scripted.answers = [(413, {"message": "too large"})]
+    client = GraphQLClient(server, api_key="secret-key", backoff=0.01)
+    with pytest.raises(TransportError, match="HTTP 413") as err:
+        client.call("createUsers", {"input": []})
+    assert not err.value.may_have_landed
+
+
+# Not documents for the service: only their first keyword matters.
+INVALID_KIND_CASES = [
+    ("query q { a }", "query"), ("  # why\n mutation m { a }", "mutation"), ("{ a }", "query"),
+    ("fragment F on User { id } query q { a }", "mutation"), ("", "mutation"),
+]
+
+
+@pytest.mark.parametrize("text,kind", INVALID_KIND_CASES)
+def test_the_kind_is_the_documents_first_keyword(text, kind):
+    assert operation_kind(text) == kind
+
+
+def test_every_shipped_mutation_document_is_a_mutation():
+    from ult_pipeline.target_api.documents import document
+
+    assert operation_kind(document("createUsers")) == "mutation"
+    assert operation_kind(document("addUsersToSchools")) == "mutation"
+    assert operation_kind(document("usersByEmail")) == "query"
+
+
+def test_element_codes_are_read_from_both_shapes():
+    real = {"extensions": {"code": "ERR_API_BAD_INPUT", "exception": {"errors": [{"code": "ERR_DUPLICATE_CHILD_ENTITY"}]}}}
+    sandbox = {"extensions": {"code": "ERR_API_BAD_INPUT", "errors": [{"code": "ERR_DUPLICATE_CHILD_ENTITY"}]}}
+    assert element_codes(real) == element_codes(sandbox) == ["ERR_DUPLICATE_CHILD_ENTITY"]

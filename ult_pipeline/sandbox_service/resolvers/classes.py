@@ -21,6 +21,7 @@ from .common import (
 )
 from .create import create_in_organizations
 from .membership_input import (
+    already_linked_problems,
     duplicate_problems,
     inner_length_problems,
     missing_parent_problems,
@@ -112,7 +113,7 @@ async def resolve_legacy_teachers(cls: dict, info: Any) -> list[dict]:
 async def resolve_create_classes(_: Any, info: Any, input: list[dict]) -> dict:
     return {"classes": await create_in_organizations(
         info, input, permission="create_class_20224", entity=e.CLASS, table="class", id_column="class_id",
-        name_column="class_name", shortcode_key="shortcode",
+        name_column="class_name", shortcode_key="shortcode", unique_names=True,
     )}
 
 
@@ -129,6 +130,10 @@ async def _add_members(info: Any, input: list[dict], users_key: str, join_table:
     await require_permission(info, permission, [o or "" for o in orgs if o])
     problems += await missing_user_problems(info, input, users_key)
     problems += await non_member_problems(info, input, users_key, orgs, "Class", "classId")
+    problems += await already_linked_problems(
+        info, input, users_key, classes, table=join_table, child_column="userUserId", parent_column="classClassId",
+        entity="User", parent_entity="Class", parent_key="classId",
+    )
     raise_if_any(problems)
     pairs: tuple[list, list] = ([], [])
     for item, class_id in zip(input, classes, strict=True):

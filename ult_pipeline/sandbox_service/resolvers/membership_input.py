@@ -137,3 +137,38 @@ def unique_canonical(values: list[Any]) -> list[str]:
         if canonical:
             seen.setdefault(canonical, None)
     return list(seen)
+
+
+async def already_linked_problems(
+    info: Any, items: list[dict], key: str, parents: list[str | None], *, table: str, child_column: str,
+    parent_column: str, entity: str, parent_entity: str, parent_key: str, active_only: bool = False,
+) -> list[InputProblem]:
+    """ERR_DUPLICATE_CHILD_ENTITY for each child of each item already linked to the item's
+    parent, like the real service: a repeated add is refused whole, nothing is written.
+
+    ``active_only``: memberships count only while active; adding an inactive member succeeds
+    and leaves it inactive (MUTATIONS.md, "Traps").
+    """
+    from ..errors import duplicate_child
+
+    pairs = [
+        (as_uuid(child), parent)
+        for item, parent in zip(items, parents, strict=True)
+        for child in item.get(key) or []
+        if parent and as_uuid(child)
+    ]
+    if not pairs:
+        return []
+    status = " AND status = 'active'" if active_only else ""
+    rows = await context_of(info).db.fetch_all(
+        f'SELECT "{child_column}"::text AS c, "{parent_column}"::text AS p FROM {table} '
+        f'WHERE ("{child_column}", "{parent_column}") IN (SELECT * FROM unnest(%s::uuid[], %s::uuid[])){status}',
+        [[c for c, _ in pairs], [p for _, p in pairs]],
+    )
+    linked = {(row["c"], row["p"]) for row in rows}
+    problems = []
+    for index, (item, parent) in enumerate(zip(items, parents, strict=True)):
+        for child in item.get(key) or []:
+            if parent and (as_uuid(child), parent) in linked:
+                problems.append(duplicate_child(entity, child, parent_entity, item.get(parent_key), index))
+    return problems

@@ -33,6 +33,7 @@ from .common import (
     root_fields,
 )
 from .membership_input import (
+    already_linked_problems,
     duplicate_problems,
     inner_length_problems,
     missing_parent_problems,
@@ -322,6 +323,11 @@ async def resolve_add_users_to_organizations(_: Any, info: Any, input: list[dict
     problems += parent_problems
     problems += await missing_user_problems(info, input, "userIds")
     problems += await role_problems(info, input, "organizationRoleIds", orgs)
+    problems += await already_linked_problems(
+        info, input, "userIds", orgs, table="organization_membership", child_column="user_id",
+        parent_column="organization_id", entity="User", parent_entity="Organization", parent_key="organizationId",
+        active_only=True,
+    )
     raise_if_any(problems)
     users_col, orgs_col, codes_col, role_rows = [], [], [], ([], [], [])
     for item, org in zip(input, orgs, strict=True):
@@ -339,7 +345,8 @@ async def resolve_add_users_to_organizations(_: Any, info: Any, input: list[dict
             'INSERT INTO organization_membership (user_id, organization_id, "userUserId", '
             '"organizationOrganizationId", shortcode) SELECT u, o, u, o, s '
             "FROM unnest(%s::uuid[], %s::uuid[], %s::varchar[]) AS x(u, o, s) "
-            "ON CONFLICT (user_id, organization_id) DO UPDATE SET status = 'active', deleted_at = NULL",
+            # An inactive member is "added" without change: the real service leaves it inactive.
+            "ON CONFLICT (user_id, organization_id) DO NOTHING",
             [users_col, orgs_col, codes_col],
         )
         await conn.execute(

@@ -31,6 +31,7 @@ from .common import (
 )
 from .create import create_in_organizations
 from .membership_input import (
+    already_linked_problems,
     duplicate_problems,
     inner_length_problems,
     missing_parent_problems,
@@ -145,6 +146,10 @@ async def resolve_add_users_to_schools(_: Any, info: Any, input: list[dict]) -> 
     problems += await missing_user_problems(info, input, "userIds")
     problems += await role_problems(info, input, "schoolRoleIds", orgs)
     problems += await non_member_problems(info, input, "userIds", orgs, "School", "schoolId")
+    problems += await already_linked_problems(
+        info, input, "userIds", schools, table="school_membership", child_column="user_id",
+        parent_column="school_id", entity="User", parent_entity="School", parent_key="schoolId", active_only=True,
+    )
     raise_if_any(problems)
     member_rows: tuple[list, list] = ([], [])
     role_rows: tuple[list, list, list] = ([], [], [])
@@ -161,7 +166,8 @@ async def resolve_add_users_to_schools(_: Any, info: Any, input: list[dict]) -> 
         await conn.execute(
             'INSERT INTO school_membership (user_id, school_id, "userUserId", "schoolSchoolId") '
             "SELECT u, s, u, s FROM unnest(%s::uuid[], %s::uuid[]) AS x(u, s) "
-            "ON CONFLICT (user_id, school_id) DO UPDATE SET status = 'active', deleted_at = NULL",
+            # An inactive member is "added" without change, as in the real service.
+            "ON CONFLICT (user_id, school_id) DO NOTHING",
             list(member_rows),
         )
         await conn.execute(
@@ -208,6 +214,10 @@ async def resolve_add_classes_to_schools(_: Any, info: Any, input: list[dict]) -
             else:
                 pairs[0].append(school)
                 pairs[1].append(canonical)
+    problems += await already_linked_problems(
+        info, input, "classIds", schools, table="school_classes_class", child_column="classClassId",
+        parent_column="schoolSchoolId", entity="Class", parent_entity="School", parent_key="schoolId",
+    )
     raise_if_any(problems)
     conn = await context_of(info).db.connection()
     async with conn.transaction():
