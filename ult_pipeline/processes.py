@@ -57,3 +57,42 @@ def stop_pid_group(pid: int | None, marker: str, timeout: float = 10.0) -> bool:
             killed = True
         time.sleep(0.02)
     return True
+
+
+def processes_mentioning(marker: str) -> list[psutil.Process]:
+    """This user's live processes whose command line or environment contains ``marker`` (e.g. a state
+    folder), leaving out this process and its ancestors (the shell or wrapper that started us)."""
+    me = psutil.Process()
+    spared = {me.pid, *(p.pid for p in me.parents())}
+    found = []
+    for proc in psutil.process_iter(["pid", "uids", "cmdline", "status"]):
+        info = proc.info
+        if info["pid"] in spared or info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        if info["uids"] is None or info["uids"].real != me.uids().real:
+            continue
+        try:
+            if marker in " ".join(info["cmdline"] or ()) or any(marker in v for v in proc.environ().values()):
+                found.append(proc)
+        except psutil.Error:  # gone meanwhile, or not ours to read
+            continue
+    return found
+
+
+def stop_processes(procs: list[psutil.Process], grace_s: float = 10.0) -> list[int]:
+    """SIGTERM each of ``procs``, wait up to ``grace_s`` seconds, SIGKILL the rest; returns the pids signalled."""
+    signalled = []
+    for proc in procs:
+        try:
+            proc.terminate()
+            signalled.append(proc.pid)
+        except psutil.Error:
+            continue
+    _, alive = psutil.wait_procs(procs, timeout=grace_s)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=grace_s)
+    return signalled

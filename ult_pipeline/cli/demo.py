@@ -8,7 +8,11 @@ from pathlib import Path
 
 import click
 
+from ult_pipeline.cli.signals import Stopped
 from ult_pipeline.demo.run import DemoOptions, run_demo
+from ult_pipeline.processes import processes_mentioning, stop_processes
+from ult_pipeline.sandbox import manager
+from ult_pipeline.sandbox.settings import SandboxSettings
 
 
 @click.command()
@@ -31,7 +35,22 @@ def demo(duration, dataset_profile, home, ui_port, service_port, aws_port, keep_
                           confirm=confirm)
     try:
         code = run_demo(options, click.echo)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:  # `Stopped` by SIGINT/SIGTERM/SIGHUP (ult_pipeline.cli.signals)
+        # run_demo's own cleanup covers what it started inside its try; a stop while the sandbox or
+        # Dagster was still starting leaves processes it never learnt about.
+        _stop_leftovers(options)
         click.echo("interrupted; everything the demo started is stopped")
+        if isinstance(stop, Stopped):
+            raise  # the `ult` group exits 128 + the signal's number
         code = 130
     sys.exit(code)
+
+
+def _stop_leftovers(options: DemoOptions) -> None:
+    """Stops the demo's sandbox (by its state) and every process that still names the demo's home
+    (Dagster's processes carry DAGSTER_HOME under it, PostgreSQL its data folder)."""
+    # The same settings run_demo builds: the sandbox lives in <home>/sandbox.
+    manager.down(SandboxSettings(home=options.home / "sandbox", port=options.service_port, external_dsn=None,
+                                 aws_port=options.aws_port))
+    # With the separator: <home>2 is not ours.
+    stop_processes(processes_mentioning(str(options.home) + os.sep))

@@ -65,8 +65,29 @@ class LoadTestResult:
         return self.profile.rate
 
     @property
+    def seconds(self) -> float:
+        """Seconds of load: the planned duration for a complete run. For an interrupted run, the time it
+        really ran: k6's own measure from its summary; without one (k6 killed before writing it), the span
+        of the request samples, else the k6 process's lifetime."""
+        if not self.interrupted:
+            return float(self.profile.seconds)
+        return self.k6.load_seconds or self.ingested.seconds or self.k6.seconds
+
+    @property
     def achieved_rate(self) -> float:
-        return self.ingested.iterations / self.profile.seconds if self.profile.seconds else 0.0
+        """Iterations per second over `seconds` (0.0 when no time was run)."""
+        return self.ingested.iterations / self.seconds if self.seconds > 0 else 0.0
+
+    def interrupted_report(self, out_dir: Path) -> str:
+        """A few lines for a person: what an interrupted run achieved, per operation, and where its files are."""
+        totals = self.totals()
+        table = self.operations.set_index("operation")[["count", "error_rate", "p50", "p95", "p99"]]
+        return "\n".join([
+            f"interrupted after {self.seconds:.1f} s of load: {totals['requests']} requests, "
+            f"{self.achieved_rate:.2f} of {self.target_rate:g} iterations/s, error rate {totals['error_rate']:.4f}",
+            table.to_string(float_format=lambda v: f"{v:.3f}"),
+            f"interrupted; partial results in {out_dir}",
+        ])
 
     @property
     def operations(self) -> pd.DataFrame:
@@ -85,7 +106,8 @@ class LoadTestResult:
         return {
             "interrupted": self.interrupted, "exit_code": self.k6.exit_code,
             "thresholds_crossed": self.k6.thresholds_crossed, "thresholds": self.k6.thresholds(),
-            "target_rate": self.target_rate, "achieved_rate": self.achieved_rate, "totals": self.totals(),
+            "target_rate": self.target_rate, "achieved_rate": self.achieved_rate, "seconds": self.seconds,
+            "totals": self.totals(),
             "fingerprint": self.fingerprint, "operations": self.operations.to_dict(orient="records"),
             "window": {"start_ms": self.ingested.first_ms, "end_ms": self.ingested.last_ms},
             "files": {
@@ -132,6 +154,8 @@ def run_load_test(
 
     def interrupted(k6_result: K6RunResult) -> None:
         partial = finish(k6_result)
+        # The caller's code after run_load_test never runs on an interruption: say here what was kept.
+        log(partial.interrupted_report(out_dir))
         if on_interrupt is not None:
             on_interrupt(partial)
 

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +59,17 @@ class K6RunResult:
     summary_path: Path
     summary: dict = field(repr=False)
     stderr_tail: str = field(repr=False, default="")
+
+    @property
+    def load_seconds(self) -> float | None:
+        """k6's own measure of how long the test ran, in seconds (init and shutdown excluded; for a stopped
+        run, up to the stop): count / rate of a counter in its summary. None when no counter has a count."""
+        for name in ("iterations", "http_reqs"):
+            values = self.summary.get("metrics", {}).get(name) or {}
+            count, rate = values.get("count"), values.get("rate")
+            if count and rate:
+                return count / rate
+        return None
 
     def thresholds(self) -> dict[str, dict[str, bool]]:
         """metric -> {threshold expression: held}."""
@@ -119,6 +130,64 @@ class OtlpOutput:
         return env
 
 
+# What k6 needs from the parent's environment to run at all: the search path, a home for its config,
+# a temp dir, the locale and time zone, CA certificates and proxies to reach a target, the Go runtime's
+# tuning knobs. Nothing else: the parent's environment holds secrets (New Relic keys, OTLP headers,
+# DAGSTER_PG_PASSWORD, the target's API key and DSN) that k6 must not see, since a k6 script can read
+# its whole environment (__ENV) and an output can send it elsewhere.
+BASE_VARIABLES = (
+    "PATH", "HOME", "USER", "LOGNAME", "TMPDIR", "TZ", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE",
+    "SSL_CERT_FILE", "SSL_CERT_DIR",
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+    "GOMAXPROCS", "GOMEMLIMIT", "GOGC", "GODEBUG",
+)
+# The ULT_* variables the suite reads (k6/lib/env.js, documented in k6/README.md); no other ULT_* name
+# (ULT_TARGET_API_KEY, ULT_TARGET_DSN, ...) reaches k6.
+SUITE_VARIABLES = (
+    "ULT_TARGET_URL", "ULT_IDENTITIES", "ULT_SCENARIO", "ULT_PROFILE", "ULT_RATE", "ULT_DURATION",
+    "ULT_PRE_ALLOCATED_VUS", "ULT_MAX_VUS", "ULT_STUDENT_WEIGHT", "ULT_TEACHER_WEIGHT", "ULT_BUILD",
+)
+
+
+def _k6_setting(name: str) -> bool:
+    """A K6_* variable of the parent that k6 may get: k6's own options (K6_NO_THRESHOLDS, ...), but not the
+    OpenTelemetry output's (set by OtlpOutput, only when that output is on) nor credentials (K6_CLOUD_TOKEN)."""
+    if not name.startswith("K6_") or name.startswith("K6_OTEL_"):
+        return False
+    return not any(word in name for word in ("TOKEN", "HEADER", "PASSWORD", "SECRET", "KEY"))
+
+
+def k6_environment(
+    parent: Mapping[str, str],
+    *,
+    target_url: str,
+    identities_path: Path,
+    cwd: Path,
+    profile_env: Mapping[str, str],
+    extra_env: Mapping[str, str] | None = None,
+    otlp_env: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The whole environment of a k6 run (name -> value), built from scratch.
+
+    From ``parent`` (usually os.environ) only BASE_VARIABLES, SUITE_VARIABLES and k6's own K6_*
+    options (not K6_OTEL_*, not credentials) are taken; then, each overriding the one before: ``profile_env`` (the load profile's
+    ULT_* values), ``extra_env`` (the caller's, taken as given), ``otlp_env`` (the OTLP output's
+    settings, its key header included, only when that output is used) and the run's own settings
+    (target, identities as an absolute path, ``cwd`` as PWD, CSV time format).
+    """
+    env = {k: v for k, v in parent.items() if k in BASE_VARIABLES or k in SUITE_VARIABLES or _k6_setting(k)}
+    env.update(profile_env)
+    env.update(extra_env or {})
+    env.update(otlp_env or {})
+    env.update({
+        # Absolute, from this process's working directory: k6 runs elsewhere (``cwd``), and k6/lib/env.js
+        # would take a relative path from $PWD, which is set to where k6 really runs.
+        "ULT_TARGET_URL": target_url, "ULT_IDENTITIES": os.path.abspath(identities_path), "PWD": str(cwd),
+        "K6_CSV_TIME_FORMAT": "unix_milli",
+    })
+    return env
+
+
 class K6Runner:
     def __init__(self, script: Path | None = None, binary: Path | None = None, progress_interval_s: float = 10.0,
                  otlp: OtlpOutput | None = None):
@@ -155,13 +224,12 @@ class K6Runner:
         for stale in (samples, summary):
             stale.unlink(missing_ok=True)
         api_port = _free_port()
-        env = {
-            **os.environ, **profile.k6_env(), **(extra_env or {}),
+        env = k6_environment(
+            os.environ, target_url=target_url, identities_path=identities_path, cwd=self.script.parent,
+            profile_env=profile.k6_env(), extra_env=extra_env,
             # The build's attributes go on every exported point.
-            **(self.otlp.env({f"ult.{k}": v for k, v in (tags or {}).items()}) if self.otlp else {}),
-            "ULT_TARGET_URL": target_url, "ULT_IDENTITIES": str(identities_path),
-            "K6_CSV_TIME_FORMAT": "unix_milli",
-        }
+            otlp_env=self.otlp.env({f"ult.{k}": v for k, v in (tags or {}).items()}) if self.otlp else None,
+        )
         stderr_path = out_dir / "k6.stderr.log"
         started = time.monotonic()
         with open(stderr_path, "wb") as stderr_file, open(out_dir / "k6.stdout.log", "wb") as stdout_file:
@@ -176,9 +244,13 @@ class K6Runner:
                 # k6 stops at once on SIGINT and still writes its summary and samples (exit 105).
                 stop_group(proc, signal.SIGINT, grace_s=10.0)
                 result = self._result(proc.returncode, True, started, samples, summary, stderr_path)
-                log(f"k6 interrupted after {result.seconds:.0f} s; partial results kept")
+                log(f"k6 interrupted after {result.seconds:.0f} s (exit code {result.exit_code}); "
+                    f"partial results kept in {out_dir}")
                 if on_interrupt is not None:
-                    on_interrupt(result)
+                    try:
+                        on_interrupt(result)
+                    except Exception as err:  # noqa: BLE001 - the interruption, not this, must reach the caller
+                        log(f"keeping the partial results failed: {type(err).__name__}: {err}")
                 raise
         code = proc.returncode
         if code not in (EXIT_OK, EXIT_THRESHOLDS, EXIT_SIGNAL):
