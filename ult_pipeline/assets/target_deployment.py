@@ -4,10 +4,10 @@ from datetime import datetime
 
 import dagster as dg
 
+from ult_pipeline.assets.run_config_check import require_valid_run_config
 from ult_pipeline.aws.images import Image, list_images
 from ult_pipeline.partitions import builds_partitions
 from ult_pipeline.resources.aws import AwsResource
-from ult_pipeline.assets.run_config_check import require_valid_run_config
 from ult_pipeline.resources.deployer import TargetDeployerResource
 from ult_pipeline.settings import PipelineSettings
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 
 from ult_pipeline.sandbox import manager
-from ult_pipeline.secrets import mask_dsn
 from ult_pipeline.sandbox.settings import SandboxSettings
+from ult_pipeline.secrets import mask_dsn
 from ult_pipeline.seeding.dataset import generate
 from ult_pipeline.seeding.identities import TokenSigner
 from ult_pipeline.seeding.profiles import PROFILES, get_profile

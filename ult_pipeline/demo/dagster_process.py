@@ -49,18 +49,22 @@ def start(dagster_home: Path, port: int, env: dict[str, str], log_path: Path, ti
             cmd, cwd=PROJECT_ROOT, env=full_env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True, preexec_fn=_default_signals,
         )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise DagsterStartError(f"dagster dev exited with code {proc.returncode}; see {log_path}")
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).status_code == 200:
-                return proc
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    stop(proc)
-    raise DagsterStartError(f"the Dagster UI did not answer on port {port} within {timeout:.0f} s; see {log_path}")
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise DagsterStartError(f"dagster dev exited with code {proc.returncode}; see {log_path}")
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).status_code == 200:
+                    return proc
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        raise DagsterStartError(f"the Dagster UI did not answer on port {port} within {timeout:.0f} s; see {log_path}")
+    except BaseException:
+        # A failed start, or a stop (Ctrl-C, SIGTERM) while waiting: the caller never gets `proc` to stop.
+        stop(proc)
+        raise
 
 
 def stop(proc: subprocess.Popen, timeout: float = 30) -> None:

@@ -42,7 +42,6 @@ def test_the_first_assets_refuse_a_run_with_a_bad_setting_before_deploying(pipel
     from ult_pipeline.assets.k6_results import k6_results
     from ult_pipeline.assets.seeded_dataset import seeded_dataset
     from ult_pipeline.assets.target_deployment import target_deployment
-
     from ult_pipeline.partitions import builds_partitions
 
     with dg.instance_for_test() as instance:
