@@ -19,7 +19,8 @@ from ult_pipeline.sandbox.settings import SandboxSettings
 @click.option("--duration", default="60s", show_default=True, help="k6 duration of each build's load test.")
 @click.option("--profile", "dataset_profile", default="standard", show_default=True, help="Dataset profile.")
 @click.option("--home", type=click.Path(path_type=Path), default=None,
-              help="Demo state (default ~/.ult/demo; env ULT_DEMO_HOME). Wiped at start.")
+              help="Demo state (default ~/.ult/demo; env ULT_DEMO_HOME). Deleted at start only if an earlier "
+              "`ult demo` made it (it carries .ult-demo-home); an empty folder is used; anything else is refused.")
 @click.option("--ui-port", type=int, default=18300, show_default=True)
 @click.option("--service-port", type=int, default=18180, show_default=True)
 @click.option("--aws-port", type=int, default=18580, show_default=True)

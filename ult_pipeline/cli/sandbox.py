@@ -57,8 +57,13 @@ def up(home, port, latency_ms, latency_pct, no_telemetry, restart, as_json) -> N
             no_telemetry=frozenset(no_telemetry),
         )
         restart = True
+    was_running = manager.status(settings).service_healthy
     try:
         status = manager.up(settings, knobs, restart=restart)
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP (ult_pipeline.cli.signals): leave nothing half-started
+        if not was_running:
+            manager.down(settings)
+        raise
     except (EmbeddedPostgresError, ServiceStartError) as err:
         raise click.ClickException(str(err)) from err
     except marker.DatabaseConnectError as err:  # an outside ULT_SANDBOX_DSN: already one line, masked

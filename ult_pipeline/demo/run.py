@@ -228,12 +228,13 @@ def run_demo(options: DemoOptions, echo: Callable[[str], None]) -> int:
                                aws_port=options.aws_port)
     prepare_home(options.home, lambda: manager.down(settings))
     dagster_home = options.home / "dagster_home"
-    status = manager.up(settings)
-    echo(f"sandbox: {status.url} (AWS {status.aws_endpoint})")
-    dagster_process.write_local_instance_yaml(dagster_home)
-    proc = None
+    proc = status = None
     failures = 0
     try:
+        # Inside the try: a stop while the sandbox starts still stops what had started.
+        status = manager.up(settings)
+        echo(f"sandbox: {status.url} (AWS {status.aws_endpoint})")
+        dagster_process.write_local_instance_yaml(dagster_home)
         proc = dagster_process.start(dagster_home, options.ui_port, _pipeline_env(settings, status, options),
                                      options.home / "dagster.log")
         ui = f"http://127.0.0.1:{options.ui_port}"
@@ -265,7 +266,8 @@ def run_demo(options: DemoOptions, echo: Callable[[str], None]) -> int:
     finally:
         if proc is not None:
             dagster_process.stop(proc)
-        _stop_our_k6(status.url)
+        if status is not None:
+            _stop_our_k6(status.url)
         manager.down(settings)
         echo("stopped the sandbox and Dagster")
     return 1 if failures else 0

@@ -53,9 +53,11 @@ class TokenSignerResource(dg.ConfigurableResource):
     issuer: str = DEV_ISSUER
     algorithm: str = "HS256"
     key: str = Field(default=DEV_SECRET, description="secret or private key (PEM); bind with EnvVar")
+    lifetime_s: int = Field(default=86400, gt=0, description="tokens' `exp`, seconds after signing: must cover "
+                            "the load test and its A/B confirmation runs; a copied identities file stops working")
 
     def signer(self) -> TokenSigner:
-        return TokenSigner(self.issuer, self.algorithm, self.key)
+        return TokenSigner(self.issuer, self.algorithm, self.key, lifetime_s=self.lifetime_s)
 
 
 class ResultsStoreResource(dg.ConfigurableResource):

@@ -6,7 +6,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from urllib.parse import urlsplit, urlunsplit
+
+from ult_pipeline.secrets import mask_dsn
 
 # Schema names go into `search_path` and DDL; only plain identifiers are accepted.
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -15,17 +16,8 @@ RESERVED_SCHEMAS = frozenset({"ult_loadtest", "pg_catalog", "information_schema"
 
 
 def redact_dsn(dsn: str) -> str:
-    """The DSN with any password replaced, safe for logs and reprs."""
-    if "://" in dsn:
-        parts = urlsplit(dsn)
-        if parts.password is not None:
-            host = parts.hostname or ""
-            if parts.port:
-                host = f"{host}:{parts.port}"
-            netloc = f"{parts.username or ''}:***@{host}"
-            return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-        return dsn
-    return re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1***", dsn)
+    """The DSN with any password replaced, safe for logs and reprs (the project's one masking rule)."""
+    return mask_dsn(dsn)
 
 
 def validate_schema_name(name: str) -> str:

@@ -13,7 +13,9 @@ import time
 import psycopg
 from psycopg import sql
 
-from ult_pipeline.target_db.wipe import WipeError, without_password
+from ult_pipeline.secrets import one_line
+from ult_pipeline.target_db import marker
+from ult_pipeline.target_db.wipe import WipeError
 
 
 def refresh_statistics(dsn: str, db_schema: str = "public") -> tuple[int, float]:
@@ -23,12 +25,12 @@ def refresh_statistics(dsn: str, db_schema: str = "public") -> tuple[int, float]
     """
     started = time.perf_counter()
     try:
-        with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+        with marker.connect(dsn, autocommit=True, connect_timeout=10) as conn:
             tables = [row[0] for row in conn.execute(
                 "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY tablename", [db_schema])]
             for table in tables:
                 conn.execute(sql.SQL("ANALYZE {}.{}").format(sql.Identifier(db_schema), sql.Identifier(table)))
     except psycopg.OperationalError as err:
         raise WipeError(f"cannot reach the target database to refresh its statistics: "
-                        f"{without_password(str(err))}") from None
+                        f"{one_line(str(err))}") from None
     return len(tables), time.perf_counter() - started

@@ -23,6 +23,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from ult_pipeline.secrets import one_line
 from ult_pipeline.seeding.seeder import system_role_ids
 from ult_pipeline.target_api.client import GraphQLClient
 from ult_pipeline.target_db import marker
@@ -148,7 +149,7 @@ def wipe(
     api_roles = dict(behind.system_roles()) if behind is not None else None
     started = time.perf_counter()
     try:
-        with psycopg.connect(dsn, autocommit=False, connect_timeout=10) as conn:
+        with marker.connect(dsn, autocommit=False, connect_timeout=10) as conn:
             conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(f"{lock_timeout_s}s")))
             database = conn.info.dbname
             marker.require(conn, environment, database)
@@ -168,7 +169,7 @@ def wipe(
                 conn.execute(script)
             conn.commit()
     except psycopg.OperationalError as err:
-        raise WipeError(f"cannot reach the target database to wipe it: {without_password(str(err))}") from None
+        raise WipeError(f"cannot reach the target database to wipe it: {one_line(str(err))}") from None
     except psycopg.errors.LockNotAvailable:
         raise WipeError(
             f"the wipe waited {lock_timeout_s} s for a lock: something holds the tables "
@@ -191,7 +192,7 @@ def _prove_served(dsn: str, db_schema: str, behind: TargetCheck) -> None:
     # finding them in the new schema shows the service runs on it, not on a cached or other database.
     api_roles = dict(behind.system_roles())
     try:
-        with psycopg.connect(dsn, connect_timeout=10) as conn:
+        with marker.connect(dsn, connect_timeout=10) as conn:
             prove_behind_target(conn, db_schema, api_roles, behind.url, when="after the wipe, checking")
     except TargetMismatchError as err:
         raise TargetMismatchError(
@@ -199,9 +200,5 @@ def _prove_served(dsn: str, db_schema: str, behind: TargetCheck) -> None:
             "now serves (did it restart on the new schema?); do not seed until this is fixed"
         ) from None
     except psycopg.OperationalError as err:
-        raise WipeError(f"cannot reach the target database after the wipe: {without_password(str(err))}") from None
+        raise WipeError(f"cannot reach the target database after the wipe: {one_line(str(err))}") from None
 
-
-def without_password(message: str) -> str:
-    # libpq messages name host and port, not the password; still, never echo a DSN.
-    return message.splitlines()[0] if message else message
