@@ -110,7 +110,11 @@ def _secret_values(dsn: str) -> list[str]:
     if "://" in dsn:
         userinfo = dsn.partition("://")[2].rpartition("@")[0]
         if ":" in userinfo:
-            found.append(userinfo.split(":", 1)[1])
+            password = userinfo.split(":", 1)[1]
+            found.append(password)
+            # An unencoded '@' in the password: libpq splits at the first '@', so a message may
+            # quote the rest as the host ("failed to resolve host 'cr3t@127.0.0.1'").
+            found += [piece for piece in password.split("@") if len(piece) >= 2]
     for match in re.finditer(r"(?:ssl)?password\s*=\s*(\S+)", dsn, re.IGNORECASE):
         found.append(match.group(1).strip("'\""))
     return sorted({s for s in found if s}, key=len, reverse=True)

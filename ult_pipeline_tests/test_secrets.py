@@ -104,3 +104,11 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary_file(tmp_path):
         f.write("half")
         raise RuntimeError("interrupted")
     assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["state.json"]
+
+
+def test_a_password_with_an_unencoded_at_sign_leaves_no_piece_in_the_error():
+    dsn = "postgresql://u:s3@cr3t@127.0.0.1:1/x"
+    with pytest.raises(psycopg.Error) as err:
+        psycopg.connect(dsn, connect_timeout=2)
+    message = db_error_message(err.value, dsn)
+    assert "cr3t" not in message and "s3@" not in message and "\n" not in message

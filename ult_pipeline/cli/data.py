@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 import click
@@ -82,7 +83,13 @@ def writable_file(path: Path, what: str) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise click.ClickException(f"cannot create the folder of the {what} {path}: {err.strerror}") from None
-    if not os.access(path.parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+    try:
+        # A real probe: os.access says yes to root on read-only file systems such as /sys.
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.probe."):
+            pass
+    except OSError as err:
+        raise click.ClickException(f"cannot write the {what} {path}: {err.strerror}") from None
+    if path.exists() and not os.access(path, os.W_OK):
         raise click.ClickException(f"cannot write the {what} {path}: permission denied")
     return path
 

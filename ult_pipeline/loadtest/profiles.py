@@ -60,7 +60,7 @@ class LoadProfile:
         return {
             "ULT_PROFILE": "default",
             "ULT_SCENARIO": self.scenario,
-            "ULT_RATE": f"{self.rate:g}",
+            "ULT_RATE": str(int(self.rate)),  # k6/lib/env.js takes digits only: never "1e+06"
             "ULT_DURATION": self.duration,
             "ULT_PRE_ALLOCATED_VUS": str(self.pre_allocated_vus),
             "ULT_MAX_VUS": str(self.max_vus),

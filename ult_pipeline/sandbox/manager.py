@@ -77,8 +77,9 @@ def _start_postgres(settings: SandboxSettings) -> tuple[str, bool]:
     return postgres.start(settings.pgdata), True
 
 
-def up(settings: SandboxSettings, knobs: ServiceKnobs | None = None, *, restart: bool = False) -> SandboxStatus:
-    """Start whatever is not running yet; idempotent."""
+def up(settings: SandboxSettings, knobs: ServiceKnobs | None = None, *, restart: bool = False,
+       with_aws: bool = True) -> SandboxStatus:
+    """Start whatever is not running yet; idempotent. ``with_aws=False`` leaves moto as it is."""
     state = _read_state(settings)
     dsn, managed = _start_postgres(settings)
     state["postgres"] = {"managed": managed, "dsn": dsn, "pgdata": str(settings.pgdata) if managed else None}
@@ -86,7 +87,8 @@ def up(settings: SandboxSettings, knobs: ServiceKnobs | None = None, *, restart:
     from ult_pipeline.target_db import marker
 
     marker.ensure_marked(dsn, settings.environment, marked_by="ult sandbox up")
-    _ensure_aws(settings, state)
+    if with_aws:
+        _ensure_aws(settings, state)
 
     service = state.get("service") or {}
     pid = service.get("pid")
@@ -130,7 +132,8 @@ def _stop_pid(pid: int | None) -> bool:
 
 
 def restart_service(settings: SandboxSettings, knobs: ServiceKnobs | None = None) -> SandboxStatus:
-    return up(settings, knobs, restart=True)
+    """Restart the service only (a recreate wipe, a deploy): moto, and the images pushed to it, stay."""
+    return up(settings, knobs, restart=True, with_aws=False)
 
 
 def down(settings: SandboxSettings, *, purge: bool = False) -> list[str]:

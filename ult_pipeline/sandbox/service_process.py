@@ -105,15 +105,21 @@ def start(
             start_new_session=True,
         )
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise ServiceStartError(
-                f"the sandbox service exited with code {proc.returncode} while starting; "
-                f"last lines of {log_path}:\n{_tail(log_path)}"
-            )
-        if is_healthy(port):
-            return proc.pid
-        time.sleep(0.1)
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise ServiceStartError(
+                    f"the sandbox service exited with code {proc.returncode} while starting; "
+                    f"last lines of {log_path}:\n{_tail(log_path)}"
+                )
+            if is_healthy(port):
+                return proc.pid
+            time.sleep(0.1)
+    except BaseException:
+        # Stopped (Ctrl-C, SIGTERM) before its pid was recorded anywhere: nobody could stop it later,
+        # and it would hold the port.
+        stop(proc.pid)
+        raise
     stop(proc.pid)
     raise ServiceStartError(
         f"the sandbox service did not become healthy on port {port} within {timeout:.0f} s "

@@ -70,7 +70,8 @@ def prepare(
     started = time.perf_counter()
     wipe_result = wipe() if wipe is not None else None
     if wipe_result:
-        log(f"wiped ({wipe_result.strategy}) in {wipe_result.seconds:.2f} s, service back in {wipe_result.restart_seconds:.2f} s")
+        restarted = f", service back in {wipe_result.restart_seconds:.2f} s" if wipe_result.strategy == "recreate" else ""
+        log(f"wiped ({wipe_result.strategy}) in {wipe_result.seconds:.2f} s{restarted}")
     seeding = Seeder(client, concurrency=concurrency, log=log).seed(dataset)
     log(f"seeded {dataset.profile.name}: {seeding.calls} API calls in {seeding.seconds:.2f} s")
     whole_target = wipe is not None

@@ -131,8 +131,8 @@ def wipe(
     """
     if strategy not in STRATEGIES:
         raise WipeError(f"unknown wipe strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
-    if strategy == RECREATE and db_schema in _PROTECTED_SCHEMAS:
-        raise WipeError(f"refusing to drop schema {db_schema!r}: it is not the service's schema")
+    if db_schema in _PROTECTED_SCHEMAS:
+        raise WipeError(f"refusing to wipe schema {db_schema!r}: it is not the service's schema")
     if strategy == RECREATE and restart_service is None:
         raise WipeError(
             "the recreate wipe needs a way to restart the service (it recreates its system data on boot); "
@@ -160,6 +160,13 @@ def wipe(
                 )
             if behind is not None:
                 prove_behind_target(conn, db_schema, api_roles, behind.url)
+            elif strategy == IN_PLACE and not _has_service_tables(conn, db_schema):
+                # Without a target to prove it against, at least the schema must be a user-service one:
+                # an in-place script run on another schema deletes nothing and would read as a success.
+                raise WipeError(
+                    f"refusing to wipe: schema {db_schema!r} of database {database!r} has no user-service tables "
+                    "(user, organization, role); name the service's schema with --schema; nothing was changed"
+                )
             if strategy == RECREATE:
                 ident = sql.Identifier(db_schema)
                 conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(ident))
@@ -181,6 +188,13 @@ def wipe(
     if behind is not None:
         _prove_served(dsn, db_schema, behind)
     return WipeResult(strategy, environment, wiped - started, time.perf_counter() - wiped)
+
+
+def _has_service_tables(conn: psycopg.Connection, db_schema: str) -> bool:
+    tables = {row[0] for row in conn.execute(
+        "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename IN ('user', 'organization', 'role')",
+        (db_schema,))}
+    return len(tables) == 3
 
 
 def _schema_exists(conn: psycopg.Connection, db_schema: str) -> bool:

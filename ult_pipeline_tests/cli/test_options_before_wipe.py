@@ -24,6 +24,8 @@ def fingerprint(dsn: str) -> tuple:
     (("seed", "--concurrency", "0"), "--concurrency"),
     (("seed", "--identities", "/proc/nope/x.json"), "identities file /proc/nope/x.json"),
     (("seed", "--identities", "/"), "identities"),
+    # os.access says yes to root there; only a real write finds out.
+    (("seed", "--identities", "/sys/x.json"), "cannot write the identities file /sys/x.json"),
     (("wipe", "--dsn", "SANDBOX_DSN", "--environment", "sandbox", "--schema", "nonexistent"), "has no schema"),
 ])
 def test_a_bad_option_touches_nothing(sandbox, sandbox_settings, tmp_path, args, problem):

@@ -26,3 +26,8 @@ def test_bad_profiles_are_refused():
         LoadProfile(scenario="x")
     with pytest.raises(ValueError, match="unknown load profile"):
         get_load_profile("huge")
+
+
+def test_a_large_rate_reaches_k6_as_digits():
+    # k6/lib/env.js accepts digits only; "1e+06" made k6 refuse the run after the wipe and the seeding.
+    assert LoadProfile(rate=1_000_000.0).k6_env()["ULT_RATE"] == "1000000"

@@ -209,3 +209,44 @@ def test_the_state_file_is_private_even_over_a_planted_temporary_file_or_symlink
     key = manager.api_key(settings)
     assert stat.S_IMODE(settings.api_key_file.stat().st_mode) == 0o600
     assert manager.api_key(settings) == key and settings.api_key_file.read_text() == key
+
+
+def test_a_service_restart_keeps_moto_where_it_is(own_home):
+    home, env = own_home
+    settings = SandboxSettings.from_env(home=str(home), port=int(env["ULT_SANDBOX_PORT"]),
+                                        aws_port=int(env["ULT_SANDBOX_AWS_PORT"]))
+    manager.up(settings)
+    moto_before = json.loads(settings.state_file.read_text())["aws"]
+    # A restart asked with another AWS port (a stray ULT_SANDBOX_AWS_PORT) restarts the service only.
+    moved = SandboxSettings(home=settings.home, port=settings.port, external_dsn=None, aws_port=free_port())
+    manager.restart_service(moved)
+    assert json.loads(settings.state_file.read_text())["aws"] == moto_before
+    assert manager.status(settings).aws_running and manager.status(settings).service_healthy
+
+
+def test_a_service_stopped_while_starting_is_not_left_behind(own_home):
+    from ult_pipeline.sandbox import service_process
+
+    home, env = own_home
+    settings = SandboxSettings.from_env(home=str(home), port=int(env["ULT_SANDBOX_PORT"]),
+                                        aws_port=int(env["ULT_SANDBOX_AWS_PORT"]))
+    manager.up(settings)
+    manager.down(settings)
+    dsn = postgres.start(settings.pgdata)
+    started = []
+    real_healthy = service_process.is_healthy
+
+    def interrupted_while_waiting(port):
+        started.append(port)
+        raise KeyboardInterrupt  # what ult_pipeline.cli.signals raises on SIGTERM
+    service_process.is_healthy = interrupted_while_waiting
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            service_process.start(port=settings.port, dsn=dsn, api_key="k", log_path=home / "svc.log")
+    finally:
+        service_process.is_healthy = real_healthy
+    assert started
+    deadline = time.monotonic() + 15
+    while [p for p in our_processes(home) if "sandbox_service" in " ".join(p.cmdline())] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in our_processes(home) if "sandbox_service" in " ".join(p.cmdline())]

@@ -112,3 +112,15 @@ def test_refreshing_statistics_of_an_unreachable_database_is_a_clear_error():
     with pytest.raises(WipeError, match="cannot reach the target database to refresh its statistics") as err:
         refresh_statistics("postgresql://ult:s3cret-pw@127.0.0.1:9/none?connect_timeout=2")
     assert "s3cret-pw" not in str(err.value)
+
+
+def test_an_in_place_wipe_of_a_schema_without_the_services_tables_is_refused(scratch_db):
+    marker.mark(scratch_db, "loadtest", marked_by="test")
+    with psycopg.connect(scratch_db) as conn:
+        conn.execute("CREATE SCHEMA elsewhere; CREATE TABLE elsewhere.notes (id int); INSERT INTO elsewhere.notes VALUES (1)")
+    before = counts(scratch_db)
+    with pytest.raises(WipeError, match="schema 'elsewhere' .* has no user-service tables"):
+        wipe(scratch_db, "loadtest", strategy=IN_PLACE, db_schema="elsewhere")
+    with pytest.raises(WipeError, match="refusing to wipe schema 'ult_loadtest'"):
+        wipe(scratch_db, "loadtest", strategy=IN_PLACE, db_schema=marker.MARKER_SCHEMA)
+    assert counts(scratch_db) == before
