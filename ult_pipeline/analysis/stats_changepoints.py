@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import ruptures as rpt
-from ruptures.exceptions import BadSegmentationParameters
 
 from ult_pipeline.analysis.stats_robust import shamos_scale
 
@@ -26,6 +24,11 @@ def change_points(y: np.ndarray, sigma: float, penalty: float = 4.0, min_size: i
     n = len(y)
     if n < 2 * min_size or not np.isfinite(sigma) or sigma <= 0:
         return ()
+    # Imported here: ruptures pulls in scipy.stats, signal and spatial (~0.5 s), which `ult analyze
+    # --help` and a history too short for a change point do not need.
+    import ruptures as rpt
+    from ruptures.exceptions import BadSegmentationParameters
+
     try:
         ends = rpt.Pelt(model="l2", min_size=min_size, jump=1).fit(y).predict(pen=penalty * sigma**2 * np.log(n))
     except BadSegmentationParameters:
