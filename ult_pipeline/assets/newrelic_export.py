@@ -12,7 +12,7 @@ import requests
 from ult_pipeline.analysis.pipeline_history import latest_metadata
 from ult_pipeline.assets.target_deployment import TAG_DIGEST, TAG_IMAGE
 from ult_pipeline.newrelic import payload as nr_payload
-from ult_pipeline.newrelic.client import NewRelicError
+from ult_pipeline.newrelic.transport import NewRelicError
 from ult_pipeline.partitions import builds_partitions
 from ult_pipeline.resources.newrelic import NewRelicResource
 from ult_pipeline.resources.target import ResultsStoreResource

@@ -8,7 +8,8 @@ import click
 
 from ult_pipeline.cli.data import results_dir
 from ult_pipeline.newrelic import payload as nr_payload
-from ult_pipeline.newrelic.client import NewRelicClient, NewRelicEndpoints, NewRelicError
+from ult_pipeline.newrelic.ingest import NewRelicClient
+from ult_pipeline.newrelic.transport import NewRelicEndpoints, NewRelicError
 from ult_pipeline.resources.target import ResultsStoreResource
 
 

@@ -1,6 +1,6 @@
 """Build New Relic custom events and Metric API gauges from a load test's per-operation stats (pure).
 
-Nothing here does I/O: :mod:`ult_pipeline.newrelic.client` sends what these functions build.
+Nothing here does I/O: :mod:`ult_pipeline.newrelic.ingest` sends what these functions build.
 
 New Relic's documented limits are enforced here rather than left to the collector, which
 accepts oversized payloads with a 200 and drops them later (visible only as

@@ -7,8 +7,8 @@ import os
 import time
 from pathlib import Path
 
-from ult_pipeline.newrelic.client import NewRelicClient, SendReport
 from ult_pipeline.newrelic.events import gauges, operation_events, run_event
+from ult_pipeline.newrelic.ingest import NewRelicClient, SendReport
 
 PAYLOAD_FILE = "newrelic_payload.json"
 SENT_FILE = "newrelic_sent.json"

@@ -3,7 +3,8 @@
 import dagster as dg
 from pydantic import Field
 
-from ult_pipeline.newrelic.client import NewRelicClient, NewRelicEndpoints
+from ult_pipeline.newrelic.ingest import NewRelicClient
+from ult_pipeline.newrelic.transport import NewRelicEndpoints
 
 
 class NewRelicResource(dg.ConfigurableResource):

@@ -42,9 +42,11 @@ class NewRelicTelemetryResource(TelemetrySourceResource):
     timeout_s: float = 30.0
 
     def server_view(self, start_ms: int, end_ms: int) -> dict[str, dict]:
-        from ult_pipeline.newrelic.client import NerdGraphClient, NewRelicEndpoints, parse_server_view, server_view_nrql
+        from ult_pipeline.newrelic.nerdgraph import NerdGraphClient
+        from ult_pipeline.newrelic.transport import NewRelicEndpoints
+        from ult_pipeline.telemetry.newrelic import parse_server_view, server_view_nrql
 
         endpoints = (NewRelicEndpoints.local(self.endpoint_base_url) if self.endpoint_base_url
                      else NewRelicEndpoints.for_region(self.region))
-        client = NerdGraphClient(self.account_id, self.user_key, endpoints, timeout_s=self.timeout_s)
-        return parse_server_view(client.nrql(server_view_nrql(self.app_name, start_ms, end_ms)))
+        with NerdGraphClient(self.account_id, self.user_key, endpoints, timeout_s=self.timeout_s) as client:
+            return parse_server_view(client.nrql(server_view_nrql(self.app_name, start_ms, end_ms)))

@@ -5,6 +5,7 @@
         nr.script(429, headers={"Retry-After": "1"})      # next ingest request gets a 429
         ...
         nr.requests                                        # every request, decompressed
+        nr.requests[1].at - nr.requests[0].at              # seconds between their arrivals
 
 Paths: ``POST /v1/accounts/<id>/events`` (200 ``{"success": true, "uuid": ...}``),
 ``POST /metric/v1`` (202 ``{"requestId": ...}``), ``POST /graphql`` (NerdGraph, answers
@@ -22,6 +23,7 @@ import gzip
 import json
 import re
 import threading
+import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -42,6 +44,8 @@ class RecordedRequest:
     body: bytes  # decompressed
     json: Any  # parsed body, or None when it is not JSON
     status: int  # what the fake answered
+    at: float = 0.0  # time.monotonic() when the request line arrived
+
 
     @property
     def kind(self) -> str:
@@ -61,6 +65,7 @@ class ScriptedResponse:
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None  # dict/list -> JSON, str/bytes -> as is, None -> a default error body
     kind: str | None = None  # "events" / "metrics" / "graphql" / None (any)
+    delay_s: float = 0.0  # wait this long before answering (a client's read timeout)
 
 
 def _kind(path: str) -> str:
@@ -94,6 +99,7 @@ class FakeNewRelic:
         self.requests: list[RecordedRequest] = []
         self._script: deque[ScriptedResponse] = deque()
         self._lock = threading.Lock()
+        self._tls = threading.local()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -135,11 +141,15 @@ class FakeNewRelic:
     # ---- scripting and inspection -----------------------------------------------------------
 
     def script(
-        self, status: int, *, headers: dict[str, str] | None = None, body: Any = None, kind: str | None = None
+        self, status: int, *, headers: dict[str, str] | None = None, body: Any = None, kind: str | None = None,
+        delay_s: float = 0.0,
     ) -> None:
-        """Answer the next matching request (``kind``: events/metrics/graphql/None = any) with ``status``."""
+        """Answer the next matching request (``kind``: events/metrics/graphql/None = any) with ``status``.
+
+        ``delay_s``: the request is recorded at once, the answer is sent that much later.
+        """
         with self._lock:
-            self._script.append(ScriptedResponse(status, dict(headers or {}), body, kind))
+            self._script.append(ScriptedResponse(status, dict(headers or {}), body, kind, delay_s))
 
     def script_many(self, *statuses: int, kind: str | None = None) -> None:
         for status in statuses:
@@ -177,8 +187,15 @@ class FakeNewRelic:
 
     def _answer(
         self, method: str, path: str, headers: dict[str, str], raw: bytes
+    ) -> tuple[int, dict[str, str], Any, bytes, Any, float]:
+        """(status, headers, body, decompressed body, parsed json, delay before answering)."""
+        status, extra, payload, body, parsed = self._answer_now(method, path, headers, raw)
+        return status, extra, payload, body, parsed, self._tls.delay
+
+    def _answer_now(
+        self, method: str, path: str, headers: dict[str, str], raw: bytes
     ) -> tuple[int, dict[str, str], Any, bytes, Any]:
-        """(status, headers, body, decompressed body, parsed json)."""
+        self._tls.delay = 0.0  # per handler thread
         kind = _kind(path)
         lower = {k.lower(): v for k, v in headers.items()}
         body = raw
@@ -206,6 +223,7 @@ class FakeNewRelic:
         scripted = self._next_scripted(kind)
         if scripted is not None:
             default = {"error": f"scripted {scripted.status}"}
+            self._tls.delay = scripted.delay_s
             return scripted.status, scripted.headers, default if scripted.body is None else scripted.body, body, parsed
 
         if kind != "graphql" and self.max_payload_bytes is not None and len(body) > self.max_payload_bytes:
@@ -261,24 +279,30 @@ def _make_handler(fake: FakeNewRelic) -> type[BaseHTTPRequestHandler]:
             pass
 
         def _handle(self) -> None:
+            arrived = time.monotonic()
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             headers = {k: v for k, v in self.headers.items()}
-            status, extra_headers, payload, body, parsed = fake._answer(self.command, self.path, headers, raw)
-            fake._record(RecordedRequest(self.command, self.path, headers, raw, body, parsed, status))
+            status, extra_headers, payload, body, parsed, delay_s = fake._answer(self.command, self.path, headers, raw)
+            fake._record(RecordedRequest(self.command, self.path, headers, raw, body, parsed, status, arrived))
+            if delay_s:
+                time.sleep(delay_s)
             if isinstance(payload, bytes):
                 data = payload
             elif isinstance(payload, str):
                 data = payload.encode("utf-8")
             else:
                 data = json.dumps(payload).encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in extra_headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in extra_headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting (delay_s)
+                self.close_connection = True
 
         do_POST = _handle
         do_GET = _handle
