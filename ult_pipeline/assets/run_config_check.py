@@ -47,8 +47,9 @@ def _regression_comparison(config: Mapping) -> None:
         raise ValueError(f"tolerance_pct ({c.tolerance_pct}) must not be above matters_pct ({c.matters_pct})")
     for name in ("suspect_alpha", "trigger_alpha"):
         value = getattr(c, name)
-        if not 0 < value < 1:
-            raise ValueError(f"{name} must be between 0 and 1, got {value}")
+        # 1 is allowed: "re-run every worse operation" (forcing a confirmation, as the A/B tests do).
+        if not 0 < value <= 1:
+            raise ValueError(f"{name} must be above 0 and at most 1, got {value}")
 
 
 def _ab_confirmation(config: Mapping) -> None:

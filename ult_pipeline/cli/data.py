@@ -9,8 +9,6 @@ from pathlib import Path
 
 import click
 
-from ult_pipeline.sandbox import manager
-from ult_pipeline.sandbox.settings import SandboxSettings
 from ult_pipeline.secrets import mask_dsn
 from ult_pipeline.seeding.dataset import generate
 from ult_pipeline.seeding.identities import TokenSigner
@@ -30,6 +28,9 @@ def results_dir() -> Path:
 
 def sandbox_target(home: str | None = None):
     """The running sandbox as a target: (url, api_key, dsn, settings), or a clear error."""
+    from ult_pipeline.sandbox import manager  # the sandbox extra: only when no --target is given
+    from ult_pipeline.sandbox.settings import SandboxSettings
+
     settings = SandboxSettings.from_env(home=home)
     status = manager.status(settings)
     if not status.service_healthy:
@@ -40,7 +41,7 @@ def sandbox_target(home: str | None = None):
     return status.url, status.api_key, status.dsn, settings
 
 
-def make_wipe(dsn: str | None, environment: str, strategy: str, sandbox_settings: SandboxSettings | None, sql_file,
+def make_wipe(dsn: str | None, environment: str, strategy: str, sandbox_settings, sql_file,
               client: GraphQLClient):
     """The guarded wipe of ``dsn``, proven to be the database behind ``client``'s target (None: no wipe)."""
     if dsn is None:
@@ -48,6 +49,8 @@ def make_wipe(dsn: str | None, environment: str, strategy: str, sandbox_settings
     restart = None
     if strategy == RECREATE and sandbox_settings is not None:
         def restart():
+            from ult_pipeline.sandbox import manager
+
             manager.restart_service(sandbox_settings)
     return lambda: wipe(dsn, environment, strategy=strategy, sql_file=sql_file, restart_service=restart,
                         db_schema=sandbox_settings.db_schema if sandbox_settings else "public",
@@ -176,6 +179,9 @@ def wipe_command(ctx, dsn, environment, strategy, sql_file, db_schema, target) -
     restart = None
     client = None
     if strategy == RECREATE:
+        from ult_pipeline.sandbox import manager
+        from ult_pipeline.sandbox.settings import SandboxSettings
+
         settings = SandboxSettings.from_env()
         status = manager.status(settings)
         if status.dsn != dsn:

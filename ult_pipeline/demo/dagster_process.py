@@ -17,8 +17,7 @@ import requests
 import yaml
 
 from ult_pipeline.processes import stop_group
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from ult_pipeline.shipped import shipped
 
 
 class DagsterStartError(RuntimeError):
@@ -27,7 +26,7 @@ class DagsterStartError(RuntimeError):
 
 def write_local_instance_yaml(dagster_home: Path) -> Path:
     """The project's dagster.yaml (no outside storage: local history in SQLite under dagster_home)."""
-    config = yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text())
+    config = yaml.safe_load(shipped("dagster.yaml").read_text())
     config.pop("storage", None)
     dagster_home.mkdir(parents=True, exist_ok=True)
     path = dagster_home / "dagster.yaml"
@@ -42,11 +41,12 @@ def _default_signals() -> None:
 
 def start(dagster_home: Path, port: int, env: dict[str, str], log_path: Path, timeout: float = 90) -> subprocess.Popen:
     dagster = Path(sys.executable).parent / "dagster"
-    cmd = [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", str(PROJECT_ROOT / "workspace.yaml")]
-    full_env = {**os.environ, **env, "DAGSTER_HOME": str(dagster_home)}
+    cmd = [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", str(shipped("workspace.yaml"))]
+    # The demo's pipeline targets the sandbox, whatever the caller's shell says (production's default is ecs).
+    full_env = {**os.environ, **env, "ULT_TARGET_MODE": "sandbox", "DAGSTER_HOME": str(dagster_home)}
     with open(log_path, "ab") as log_file:
         proc = subprocess.Popen(
-            cmd, cwd=PROJECT_ROOT, env=full_env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cmd, cwd=shipped("workspace.yaml").parent, env=full_env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True, preexec_fn=_default_signals,
         )
     try:

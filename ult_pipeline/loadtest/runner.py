@@ -24,8 +24,9 @@ import requests
 
 from ult_pipeline.loadtest.profiles import LoadProfile
 from ult_pipeline.processes import stop_group
+from ult_pipeline.shipped import shipped
 
-K6_DIR = Path(__file__).resolve().parents[2] / "k6"
+K6_DIR = shipped("k6")  # the checkout's k6/, or the copy an installed wheel carries
 EXIT_OK, EXIT_THRESHOLDS, EXIT_SIGNAL = 0, 99, 105
 
 

@@ -1,8 +1,11 @@
-"""Deployers: roll the load-test environment to an image, or restart it on its current one."""
+"""Deployers: roll the load-test environment to an image, or restart it on its current one.
+
+The sandbox's deployer is `ult_pipeline.sandbox.deployer.SandboxDeployerResource`: production
+code never imports the sandbox.
+"""
 
 from __future__ import annotations
 
-import time
 from abc import ABC, abstractmethod
 
 import dagster as dg
@@ -11,9 +14,6 @@ from pydantic import Field
 from ult_pipeline.aws.images import Image
 from ult_pipeline.deploy.ecs import roll_service, wait_healthy
 from ult_pipeline.resources.aws import AwsResource
-from ult_pipeline.sandbox import aws as sandbox_aws
-from ult_pipeline.sandbox import manager
-from ult_pipeline.sandbox.settings import DEFAULT_AWS_PORT, DEFAULT_PORT, SandboxSettings
 
 
 class TargetDeployerResource(dg.ConfigurableResource, ABC):
@@ -58,34 +58,11 @@ class EcsDeployerResource(TargetDeployerResource):
         wait_healthy(self.health_base_url, self.health_timeout_s)
 
 
-class SandboxDeployerResource(TargetDeployerResource):
-    """The sandbox: ECS in moto rolled like the real one, and the local service restarted with the image's knobs."""
+def __getattr__(name: str):
+    # Transitional: older callers imported the sandbox's deployer from here. Imported on access only,
+    # so importing this module never imports the sandbox.
+    if name == "SandboxDeployerResource":
+        from ult_pipeline.sandbox.deployer import SandboxDeployerResource
 
-    home: str = "~/.ult/sandbox"
-    port: int = DEFAULT_PORT
-    aws_port: int = DEFAULT_AWS_PORT
-
-    def settings(self) -> SandboxSettings:
-        return SandboxSettings.from_env(home=self.home, port=self.port, aws_port=self.aws_port)
-
-    def _aws(self) -> AwsResource:
-        sandbox_aws.ensure_credentials()
-        return AwsResource(endpoint_url=sandbox_aws.endpoint(self.aws_port), region=sandbox_aws.REGION)
-
-    def deploy(self, image: Image) -> dict:
-        started = time.monotonic()
-        aws = self._aws()
-        rolled = roll_service(
-            aws.client("ecs"), cluster=sandbox_aws.CLUSTER, service=sandbox_aws.SERVICE, container="user-service",
-            image=f"{sandbox_aws.REPOSITORY}@{image.digest}", stable_timeout_s=60, poll_s=1,
-        )
-        knobs = sandbox_aws.knobs_of(aws.client("ecr"), image.digest)
-        status = manager.restart_service(self.settings(), knobs)
-        return {
-            "task_definition": rolled.task_definition_arn, "rollout_state": rolled.rollout_state,
-            "process": f"pid {status.service_pid}", "knobs": knobs.to_json(),
-            "seconds_to_healthy": time.monotonic() - started,
-        }
-
-    def restart(self) -> None:
-        manager.restart_service(self.settings())
+        return SandboxDeployerResource
+    raise AttributeError(name)

@@ -1,7 +1,9 @@
 """The resources of one deployment of the pipeline, chosen by environment variables.
 
-`ULT_TARGET_MODE=sandbox` (default) targets the local sandbox; `ecs` the real load-test
-environment on ECS. Secrets are bound with EnvVar, so they are read when a run starts and
+`ULT_TARGET_MODE=ecs` (the default: production) targets the real load-test environment on ECS;
+`sandbox` the local sandbox, chosen explicitly by `ult demo` (and by whoever runs `dagster dev`
+against `ult sandbox up`). Only the sandbox mode imports the sandbox, whose packages come with
+the `sandbox` extra. Secrets are bound with EnvVar, so they are read when a run starts and
 never shown in the UI.
 """
 
@@ -12,7 +14,7 @@ from collections.abc import Mapping
 import dagster as dg
 
 from ult_pipeline.resources.aws import AwsResource
-from ult_pipeline.resources.deployer import EcsDeployerResource, SandboxDeployerResource
+from ult_pipeline.resources.deployer import EcsDeployerResource
 from ult_pipeline.resources.k6 import K6RunnerResource
 from ult_pipeline.resources.newrelic import NewRelicResource
 from ult_pipeline.resources.target import (
@@ -23,16 +25,29 @@ from ult_pipeline.resources.target import (
 )
 from ult_pipeline.resources.telemetry import NewRelicTelemetryResource, SandboxTelemetryResource
 
+ECS, SANDBOX = "ecs", "sandbox"
+TARGET_MODES = (ECS, SANDBOX)
+
+
+def target_mode(env: Mapping[str, str]) -> str:
+    """`ULT_TARGET_MODE`: ecs (default, production) or sandbox; ValueError naming the variable otherwise."""
+    mode = env.get("ULT_TARGET_MODE") or ECS
+    if mode not in TARGET_MODES:
+        raise ValueError(f"ULT_TARGET_MODE={mode!r}: use ecs (production, the default) or sandbox (the local sandbox)")
+    return mode
+
 
 def resources_from_env(env: Mapping[str, str]) -> dict:
     aws = AwsResource(endpoint_url=env.get("ULT_AWS_ENDPOINT_URL") or None, region=env.get("AWS_DEFAULT_REGION", "us-east-1"))
-    if env.get("ULT_TARGET_MODE", "sandbox") == "ecs":
+    if target_mode(env) == ECS:
         deployer = EcsDeployerResource(
             aws=aws, cluster=dg.EnvVar("ULT_ECS_CLUSTER"), service=dg.EnvVar("ULT_ECS_SERVICE"),
             container=env.get("ULT_ECS_CONTAINER", "user-service"), repository_uri=dg.EnvVar("ULT_ECR_REPOSITORY_URI"),
             health_base_url=dg.EnvVar("ULT_TARGET_BASE_URL"),
         )
     else:
+        from ult_pipeline.sandbox.deployer import SandboxDeployerResource  # the sandbox extra
+
         deployer = SandboxDeployerResource(
             home=env.get("ULT_SANDBOX_HOME", "~/.ult/sandbox"), port=int(env.get("ULT_SANDBOX_PORT", "18080")),
             aws_port=int(env.get("ULT_SANDBOX_AWS_PORT", "18500")),

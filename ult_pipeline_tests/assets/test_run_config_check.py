@@ -16,6 +16,8 @@ def ops(**configs) -> dict:
 def test_the_sensors_default_settings_have_no_problem():
     assert run_config_problems(PipelineSettings().run_config()) == []
     assert run_config_problems(None) == []
+    # A forced confirmation (every worse operation re-run A/B) is a setting people use.
+    assert run_config_problems(ops(regression_comparison={"trigger_alpha": 1.0, "suspect_alpha": 1.0})) == []
 
 
 @pytest.mark.parametrize("run_config, problem", [
@@ -27,7 +29,7 @@ def test_the_sensors_default_settings_have_no_problem():
     (ops(seeded_dataset={"profile": "huge"}), "seeded_dataset: unknown dataset profile 'huge'"),
     (ops(seeded_dataset={"profile": "mine", "custom_profiles": {"mine": {"organizations": 1}}}), "seeded_dataset:"),
     (ops(regression_comparison={"baseline": "release:["}), "regression_comparison: baseline"),
-    (ops(regression_comparison={"suspect_alpha": 1.5}), "regression_comparison: suspect_alpha must be between"),
+    (ops(regression_comparison={"suspect_alpha": 1.5}), "regression_comparison: suspect_alpha must be above 0"),
     (ops(regression_comparison={"tolerance_pct": 20.0}), "regression_comparison: tolerance_pct (20.0) must not be above"),
     (ops(ab_confirmation={"duration": "soon"}), "ab_confirmation: duration 'soon'"),
     (ops(ab_confirmation={"pairs": 0}), "ab_confirmation: pairs"),

@@ -119,6 +119,7 @@ def test_an_ecr_error_skips_with_the_reason_and_keeps_the_cursor(repo):
 def test_a_newer_image_cancels_in_flight_runs_of_older_builds(repo, monkeypatch):
     for var in ("ULT_TARGET_URL", "ULT_TARGET_API_KEY", "ULT_TARGET_DSN", "ULT_TARGET_ENVIRONMENT"):
         monkeypatch.setenv(var, "unused")
+    monkeypatch.setenv("ULT_TARGET_MODE", "sandbox")  # production (ecs) is the default
     name, aws, push = repo
     push("v1")
     with dg.instance_for_test() as instance:
