@@ -1,4 +1,4 @@
-"""One partition per user-service image (a build): tag plus short digest."""
+"""One partition per user-service image (a build), keyed by `Build.key` (ult_pipeline.build)."""
 
 import dagster as dg
 

@@ -7,6 +7,7 @@ The same long table serves the pipeline (built from the event log) and `ult anal
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ class HistoryError(ValueError):
     pass
 
 
-def rows_from_operations(build: str, pushed_at: str, operations: list[dict], samples_path: str | None = None) -> list[dict]:
+def rows_from_operations(build: str, pushed_at: datetime | str, operations: list[dict], samples_path: str | None = None) -> list[dict]:
     """History rows of one build from its per-operation aggregates (k6_results).
 
     A latency that is absent or not a number (every request of the operation failed: failed

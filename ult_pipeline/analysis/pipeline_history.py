@@ -8,6 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from ult_pipeline.analysis.history import rows_from_operations
+from ult_pipeline.build import pushed_at_utc
 
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -52,7 +53,9 @@ def load_history(instance: dg.DagsterInstance, partitions_def_name: str = "build
         meta = k6.get(partition)
         if not meta or meta.get("interrupted"):
             continue
-        pushed_at = deployed.get(partition, {}).get("pushed_at") or (_EPOCH + timedelta(seconds=position)).isoformat()
+        recorded = deployed.get(partition, {}).get("pushed_at")
+        # Aware UTC whatever form it was recorded in; a build never deployed keeps its place in push order.
+        pushed_at = pushed_at_utc(recorded) if recorded else _EPOCH + timedelta(seconds=position)
         rows += rows_from_operations(partition, pushed_at, operations_of(meta), str(meta.get("results_dir") or ""))
         builds.append({
             "build": partition, "pushed_at": pushed_at, "requests": meta.get("requests"),
@@ -62,5 +65,5 @@ def load_history(instance: dg.DagsterInstance, partitions_def_name: str = "build
         })
     history = pd.DataFrame(rows, columns=["build", "pushed_at", "operation", "metric", "value", "samples_path"])
     if len(history):
-        history["pushed_at"] = pd.to_datetime(history["pushed_at"], utc=True, format="mixed")
+        history["pushed_at"] = pd.to_datetime(history["pushed_at"], utc=True)
     return history, pd.DataFrame(builds)

@@ -18,6 +18,7 @@ import pandas as pd
 from ult_pipeline.analysis.detector import Comparison, DetectorConfig, Observation, compare
 from ult_pipeline.analysis.history import ALL_OPERATIONS, HistoryError, build_order
 from ult_pipeline.analysis.stats_robust import scale_degrees_of_freedom, shamos_scale
+from ult_pipeline.build import tag_of  # re-exported: the one parser of partition keys
 
 LATENCY = ("p50", "p95", "p99")
 HIGHER_IS_BETTER = {"throughput"}
@@ -82,11 +83,6 @@ class BaselinePolicy:
                 return []
             return before[: releases[-1] + 1][-self.last_n:]
         return before[-self.last_n:]
-
-
-def tag_of(build: str) -> str:
-    # Partition keys are `<tag>-<12 hex digits of the digest>`.
-    return re.sub(r"-[0-9a-f]{12}$", "", build)
 
 
 def _se(sampling_se: dict, levels: dict, build: str, operation: str, metric: str, relative: bool) -> float | None:

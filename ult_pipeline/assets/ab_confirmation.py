@@ -11,7 +11,6 @@ same rule as `ult analyze` (`gate.decide`).
 
 import json
 import math
-from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
@@ -21,17 +20,18 @@ from pydantic import Field
 from ult_pipeline.analysis.ab import AbRun, Confirmation, PairConfig, confirm_operations
 from ult_pipeline.analysis.gate import apply_confirmation, decide
 from ult_pipeline.analysis.history import ALL_OPERATIONS
-from ult_pipeline.analysis.pipeline_history import latest_metadata
 from ult_pipeline.analysis.regression import LATENCY, GateConfig, inconclusive_detail
 from ult_pipeline.analysis.sampling import sampling_errors
 from ult_pipeline.assets.regression_comparison import verdict_table
-from ult_pipeline.aws.images import Image
+from ult_pipeline.assets.target_deployment import build_of
 from ult_pipeline.loadtest.profiles import LoadProfile
 from ult_pipeline.loadtest.run import json_safe, run_load_test
 from ult_pipeline.partitions import builds_partitions
+from ult_pipeline.resources.aws import AwsResource
 from ult_pipeline.resources.deployer import TargetDeployerResource
 from ult_pipeline.resources.k6 import K6RunnerResource
 from ult_pipeline.resources.target import ResultsStoreResource, TargetApiResource
+from ult_pipeline.settings import PipelineSettings
 
 NO_REGRESSION = "no_regression"
 VERDICT_FILE = "verdict.json"
@@ -52,13 +52,6 @@ class AbConfirmationConfig(dg.Config):
         tolerance = gate_tolerance_pct if self.tolerance_pct is None else self.tolerance_pct
         return PairConfig(pairs=self.pairs, duration=self.duration, alpha=self.alpha, tolerance_pct=tolerance,
                           pair_noise=self.pair_noise, prior_df=_DEFAULTS.prior_df)
-
-
-def _image(instance: dg.DagsterInstance, build: str) -> Image:
-    meta = latest_metadata(instance, "target_deployment", [build]).get(build)
-    if not meta:
-        raise dg.Failure(f"confirmation needs the image of build {build!r}, but it was never deployed")
-    return Image(datetime.fromisoformat(meta["pushed_at"]), meta["image_digest"], meta["image_tag"])
 
 
 def metric_to_confirm(metrics: list[dict], operations: list[str]) -> dict[str, str]:
@@ -129,6 +122,7 @@ def ab_confirmation(
     target_deployer: TargetDeployerResource,
     k6_runner: K6RunnerResource,
     results_store: ResultsStoreResource,
+    aws: AwsResource,
 ):
     build = context.partition_key
     gate = GateConfig(**regression_comparison["gate"])
@@ -146,7 +140,10 @@ def ab_confirmation(
         status = f"switched off ({', '.join(metric_of)} worth a re-run)"
     else:
         baseline_build = regression_comparison["ab_baseline"]
-        images = {"baseline": _image(context.instance, baseline_build), "candidate": _image(context.instance, build)}
+        # The images as the run's tags (the candidate's, set by the sensor) or ECR (by partition key) name them.
+        repository = PipelineSettings.from_env().ecr_repository
+        images = {role: build_of(key, context.run.tags, aws, repository)
+                  for role, key in (("baseline", baseline_build), ("candidate", build))}
         profile = LoadProfile(**k6_results["fingerprint"]["load_profile"]).with_overrides(duration=config.duration)
         runs = []
         for pair in range(config.pairs):

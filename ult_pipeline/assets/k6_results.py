@@ -4,6 +4,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from ult_pipeline.build import Build, tag_of
 from ult_pipeline.loadtest.profiles import get_load_profile
 from ult_pipeline.loadtest.run import LoadTestResult, run_load_test
 from ult_pipeline.partitions import builds_partitions
@@ -103,7 +104,8 @@ def k6_results(
     profile = get_load_profile(config.load_profile).with_overrides(
         scenario=config.scenario, rate=config.rate, duration=config.duration
     )
-    image = context.run.tags.get("ult/image_tag") or context.partition_key
+    build = Build.from_run(context.run.tags, context.partition_key)
+    image = build.tag if build is not None else tag_of(context.partition_key)
 
     def keep_partial(partial: LoadTestResult) -> None:
         # The run is being cancelled: record what k6 saw so far, marked interrupted.

@@ -1,31 +1,37 @@
 """`target_deployment`: the load-test environment rolled to the build's image, and healthy."""
 
-from datetime import datetime
-
 import dagster as dg
 
 from ult_pipeline.assets.run_config_check import require_valid_run_config
-from ult_pipeline.aws.images import Image, list_images
+from ult_pipeline.aws.images import find_image
+from ult_pipeline.build import RUN_TAG_DIGEST, RUN_TAG_IMAGE, RUN_TAG_PUSHED_AT, SHORT_DIGEST_LENGTH, Build
 from ult_pipeline.partitions import builds_partitions
 from ult_pipeline.resources.aws import AwsResource
 from ult_pipeline.resources.deployer import TargetDeployerResource
 from ult_pipeline.settings import PipelineSettings
 
-TAG_IMAGE, TAG_DIGEST, TAG_PUSHED_AT = "ult/image_tag", "ult/image_digest", "ult/pushed_at"
+# The run tags' names, owned by ult_pipeline.build (kept here for the modules that import them from here).
+TAG_IMAGE, TAG_DIGEST, TAG_PUSHED_AT = RUN_TAG_IMAGE, RUN_TAG_DIGEST, RUN_TAG_PUSHED_AT
 
 
-def image_of_run(context: dg.AssetExecutionContext, aws: AwsResource, repository: str) -> Image:
-    """The image named by the run's tags (set by the sensor), else found in ECR by partition key."""
-    tags = context.run.tags
-    if tags.get(TAG_DIGEST):
-        return Image(datetime.fromisoformat(tags[TAG_PUSHED_AT]), tags[TAG_DIGEST], tags[TAG_IMAGE])
-    for image in list_images(aws.client("ecr"), repository):
-        if image.partition_key == context.partition_key:
-            return image
-    raise dg.Failure(
-        f"no image in ECR repository {repository!r} matches build {context.partition_key!r} "
-        "(key: tag plus the first 12 hex digits of the digest)"
-    )
+def build_of(key: str, run_tags: dict[str, str], aws: AwsResource, repository: str) -> Build:
+    """The build (image) of partition `key`: named by the run's tags (set by the sensor) when they
+    name this partition's build, else found in ECR by its partition key."""
+    tagged = Build.from_run(run_tags, key)
+    if tagged is not None:
+        return tagged
+    image = find_image(aws.client("ecr"), repository, key)
+    if image is None:
+        raise dg.Failure(
+            f"no image in ECR repository {repository!r} matches build {key!r} "
+            f"(key: tag plus the first {SHORT_DIGEST_LENGTH} hex digits of the digest)"
+        )
+    return image
+
+
+def image_of_run(context: dg.AssetExecutionContext, aws: AwsResource, repository: str) -> Build:
+    """The image of the run's partition: from the run's tags (set by the sensor), else from ECR."""
+    return build_of(context.partition_key, context.run.tags, aws, repository)
 
 
 @dg.asset(

@@ -1,28 +1,20 @@
-"""User-service images in ECR: listing them, and which ones are new since a cursor (pure)."""
+"""User-service images in ECR: listing them, and which ones are new since a cursor (pure).
+
+An image is a `Build` (ult_pipeline.build): its partition key, run tags and push time live there.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+
+from ult_pipeline.build import Build, pushed_at_utc
 
 # Digests remembered in the cursor: enough to recognise retags and same-second pushes.
 SEEN_DIGESTS_KEPT = 2000
 
-
-@dataclass(frozen=True, order=True)
-class Image:
-    pushed_at: datetime
-    digest: str
-    tag: str
-
-    @property
-    def short_digest(self) -> str:
-        return self.digest.split(":", 1)[-1][:12]
-
-    @property
-    def partition_key(self) -> str:
-        return f"{self.tag}-{self.short_digest}"
+# An image in ECR is a build; the name stays for the deployers and tests that speak of images.
+Image = Build
 
 
 def list_images(ecr, repository: str) -> list[Image]:
@@ -35,11 +27,15 @@ def list_images(ecr, repository: str) -> list[Image]:
     paginator = ecr.get_paginator("describe_images")
     for page in paginator.paginate(repositoryName=repository, filter={"tagStatus": "TAGGED"}):
         for detail in page.get("imageDetails", []):
-            tags = sorted(detail.get("imageTags") or [])
-            if tags:
-                # An image with several tags is one build: name it after its first tag.
-                images.append(Image(detail["imagePushedAt"], detail["imageDigest"], tags[0]))
+            if detail.get("imageTags"):
+                # An image with several tags is one build, named after its first tag (Build.from_image).
+                images.append(Build.from_image(detail))
     return sorted(images)
+
+
+def find_image(ecr, repository: str, key: str) -> Build | None:
+    """The image of the repository whose partition key is `key`; None when there is none."""
+    return next((image for image in list_images(ecr, repository) if image.key == key), None)
 
 
 @dataclass(frozen=True)
@@ -67,11 +63,13 @@ def new_images(images: list[Image], cursor: Cursor) -> tuple[list[Image], Cursor
     are compared by digest, not by time, so none is lost or repeated.
     """
     seen = set(cursor.seen)
+    # Compared as times, not as text: a cursor written with another UTC offset still orders right.
+    last_seen = pushed_at_utc(cursor.last_pushed_at) if cursor.last_pushed_at else None
     fresh: list[Image] = []
     for image in sorted(images):
         if image.digest in seen:
             continue
-        if cursor.last_pushed_at and image.pushed_at.isoformat() < cursor.last_pushed_at and len(seen) >= SEEN_DIGESTS_KEPT:
+        if last_seen and image.pushed_at < last_seen and len(seen) >= SEEN_DIGESTS_KEPT:
             # Older than anything we track and our memory is full: it was seen long ago.
             continue
         fresh.append(image)
@@ -79,5 +77,5 @@ def new_images(images: list[Image], cursor: Cursor) -> tuple[list[Image], Cursor
     if not fresh:
         return [], cursor
     ordered = list(cursor.seen) + [i.digest for i in fresh]
-    last = max([cursor.last_pushed_at or ""] + [i.pushed_at.isoformat() for i in fresh])
-    return fresh, Cursor(last, tuple(dict.fromkeys(ordered))[-SEEN_DIGESTS_KEPT:])
+    last = max([t for t in (last_seen,) if t] + [i.pushed_at for i in fresh])
+    return fresh, Cursor(last.isoformat(), tuple(dict.fromkeys(ordered))[-SEEN_DIGESTS_KEPT:])

@@ -26,6 +26,7 @@ import psutil
 from ult_pipeline.analysis.pipeline_history import latest_metadata
 from ult_pipeline.assets.ab_confirmation import NO_REGRESSION
 from ult_pipeline.assets.telemetry_gap import COVERS_EVERY_OPERATION
+from ult_pipeline.build import Build
 from ult_pipeline.demo import dagster_process
 from ult_pipeline.sandbox import aws as sandbox_aws
 from ult_pipeline.sandbox import manager
@@ -246,7 +247,7 @@ def run_demo(options: DemoOptions, echo: Callable[[str], None]) -> int:
                 if build is BUILDS[-1]:
                     build = slow_build(build, baseline_p50(instance, earlier, SLOW_OPERATION))
                 pushed = sandbox_aws.push(settings.aws_port, build.tag, build.knobs)
-                partition = f"{build.tag}-{pushed['digest'][7:19]}"
+                partition = Build.of(build.tag, pushed["digest"]).key
                 earlier.append(partition)
                 echo(f"pushed {build.tag} ({build.what}); waiting for the sensor's run of {partition}")
                 started = time.monotonic()

@@ -11,7 +11,6 @@ import dagster as dg
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ult_pipeline.assets.run_config_check import run_config_problems
-from ult_pipeline.assets.target_deployment import TAG_DIGEST, TAG_IMAGE, TAG_PUSHED_AT
 from ult_pipeline.aws.images import Cursor, list_images, new_images
 from ult_pipeline.jobs import load_test_job
 from ult_pipeline.partitions import builds_partitions
@@ -55,16 +54,16 @@ def evaluate(context: dg.SensorEvaluationContext, aws: AwsResource, settings: Pi
     if not fresh:
         return dg.SkipReason(f"no new image in {settings.ecr_repository} ({len(images)} known)")
     newest = fresh[-1]
-    cancel_older_runs(context, newest.partition_key)
+    cancel_older_runs(context, newest.key)
     request = dg.RunRequest(
         run_key=newest.digest,
-        partition_key=newest.partition_key,
+        partition_key=newest.key,
         run_config=settings.run_config(),
-        tags={TAG_IMAGE: newest.tag, TAG_DIGEST: newest.digest, TAG_PUSHED_AT: newest.pushed_at.isoformat()},
+        tags=newest.to_run_tags(),
     )
     return dg.SensorResult(
         run_requests=[request],
-        dynamic_partitions_requests=[builds_partitions.build_add_request([i.partition_key for i in fresh])],
+        dynamic_partitions_requests=[builds_partitions.build_add_request([i.key for i in fresh])],
         cursor=next_cursor.dump(),
     )
 

@@ -1,0 +1,184 @@
+"""A build: one user-service image pushed to ECR, and the one home of its identity.
+
+A build is named by its partition key, `<tag>-<the first 12 hex digits of its digest>`
+(`v1.2.3-0123456789ab`). This module is the only place that formats or parses that key, that
+knows the run tags the sensor puts on a build's run (`ult/image_tag`, `ult/image_digest`,
+`ult/pushed_at`), and that turns a push time in any of its forms (datetime, ISO text, pandas
+Timestamp) into one: a timezone-aware datetime in UTC.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+# Run tags of a build's run (set by the ECR sensor, read by the assets).
+RUN_TAG_IMAGE = "ult/image_tag"
+RUN_TAG_DIGEST = "ult/image_digest"
+RUN_TAG_PUSHED_AT = "ult/pushed_at"
+RUN_TAGS = (RUN_TAG_IMAGE, RUN_TAG_DIGEST, RUN_TAG_PUSHED_AT)
+
+# Hex digits of the digest in a partition key.
+SHORT_DIGEST_LENGTH = 12
+_KEY = re.compile(rf"(?P<tag>.+)-(?P<short>[0-9a-f]{{{SHORT_DIGEST_LENGTH}}})")
+# `sha256:<hex>` as ECR gives it, or the short digest alone when only the key is known.
+_DIGEST = re.compile(rf"(?:[a-z0-9]+(?:[+._-][a-z0-9]+)*:)?[0-9a-f]{{{SHORT_DIGEST_LENGTH},}}")
+
+
+def pushed_at_utc(value: Any) -> datetime:
+    """A push time as a timezone-aware datetime in UTC.
+
+    Accepts a datetime (also a pandas Timestamp), ISO 8601 text (`Z` or an offset; the form run
+    tags and metadata carry) or seconds since the epoch. A time without a zone is taken as UTC,
+    as `pd.to_datetime(..., utc=True)` takes it. Raises ValueError for text that is not a time
+    and for a missing time (None, NaT, NaN).
+    """
+    if value is None:
+        raise ValueError("no push time")
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"push time {text!r} is not an ISO 8601 date/time") from None
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        if value != value:  # NaN
+            raise ValueError("no push time (NaN)")
+        value = datetime.fromtimestamp(value, UTC)
+    if not isinstance(value, datetime):
+        raise TypeError(f"a push time is a datetime, ISO text or pandas Timestamp, not {type(value).__name__}")
+    if value != value:  # pandas NaT is a datetime that is not equal to itself
+        raise ValueError("no push time (NaT)")
+    if hasattr(value, "to_pydatetime"):  # pandas Timestamp: a plain datetime (microseconds)
+        value = value.to_pydatetime()
+    if value.tzinfo is None or value.utcoffset() is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def short_digest(digest: str) -> str:
+    """The first 12 hex digits of a digest (`sha256:` left out)."""
+    return digest.split(":", 1)[-1][:SHORT_DIGEST_LENGTH]
+
+
+def split_key(key: str) -> tuple[str, str] | None:
+    """(tag, short digest) of a partition key; None when `key` is not `<tag>-<12 hex digits>`.
+
+    The tag is everything before the last `-`, so tags with `-` and `.` (`v1.2.3-rc.1`) come
+    back whole.
+    """
+    match = _KEY.fullmatch(key)
+    return (match["tag"], match["short"]) if match else None
+
+
+def tag_of(key: str) -> str:
+    """The image tag of a partition key; a name that is not a partition key comes back as it is
+    (histories read from CSV may name builds freely)."""
+    parts = split_key(key)
+    return parts[0] if parts else key
+
+
+def _check_tag(tag: str) -> None:
+    if not isinstance(tag, str) or not tag or any(c.isspace() or not c.isprintable() for c in tag):
+        raise ValueError(f"image tag {tag!r}: must be non-empty, without spaces or control characters")
+
+
+@dataclass(frozen=True, order=True)
+class Build:
+    """One image: when it was pushed, its digest and the tag it is named after.
+
+    Ordered by push time (then digest, then tag), as ECR lists images. `pushed_at` is always
+    aware UTC; it is None only for a build known from its partition key alone
+    (`from_partition_key`), whose `digest` is then the 12 hex digits of the key.
+    """
+
+    pushed_at: datetime | None
+    digest: str
+    tag: str
+
+    def __post_init__(self) -> None:
+        _check_tag(self.tag)
+        if not isinstance(self.digest, str) or not _DIGEST.fullmatch(self.digest):
+            raise ValueError(f"image digest {self.digest!r}: expected sha256:<hex digits> "
+                             f"(at least {SHORT_DIGEST_LENGTH} lowercase hex digits)")
+        if self.pushed_at is not None:
+            object.__setattr__(self, "pushed_at", pushed_at_utc(self.pushed_at))
+
+    # --- conversions ------------------------------------------------------------------------
+    @classmethod
+    def of(cls, tag: str, digest: str, pushed_at: Any = None) -> Build:
+        """A build from its parts (`pushed_at` in any form `pushed_at_utc` accepts, or None)."""
+        return cls(None if pushed_at is None else pushed_at_utc(pushed_at), digest, tag)
+
+    @classmethod
+    def from_image(cls, image: Mapping[str, Any] | Any) -> Build:
+        """A build from an ECR image: a `describe_images` imageDetails entry (named after its
+        first tag in sorted order: an image with several tags is one build), or anything with
+        `tag`, `digest` and `pushed_at` attributes. Raises ValueError for an untagged image."""
+        if isinstance(image, Mapping):
+            tags = sorted(image.get("imageTags") or [])
+            if not tags:
+                raise ValueError(f"image {image.get('imageDigest')!r} has no tag: it is not a build")
+            return cls.of(tags[0], image["imageDigest"], image["imagePushedAt"])
+        return cls.of(image.tag, image.digest, image.pushed_at)
+
+    @classmethod
+    def from_partition_key(cls, key: str) -> Build:
+        """The build a partition key names, as far as the key tells: tag and short digest, no push
+        time. Raises ValueError when `key` is not `<tag>-<12 hex digits>`."""
+        parts = split_key(key)
+        if parts is None:
+            raise ValueError(f"{key!r} is not a build's partition key (<tag>-<{SHORT_DIGEST_LENGTH} hex digits "
+                             "of the digest>)")
+        return cls(None, parts[1], parts[0])
+
+    @classmethod
+    def from_run_tags(cls, tags: Mapping[str, str]) -> Build | None:
+        """The build a run's tags name (see `to_run_tags`); None when they name none (a run
+        started by hand). Raises ValueError when they name one only in part or malformed."""
+        present = [name for name in RUN_TAGS if tags.get(name)]
+        if not present:
+            return None
+        missing = [name for name in RUN_TAGS if name not in present]
+        if missing:
+            raise ValueError(f"run tags name a build only in part: {', '.join(missing)} missing")
+        return cls.of(tags[RUN_TAG_IMAGE], tags[RUN_TAG_DIGEST], tags[RUN_TAG_PUSHED_AT])
+
+    @classmethod
+    def from_run(cls, tags: Mapping[str, str], key: str) -> Build | None:
+        """The build a run of partition `key` is tagged with; None when its tags name no build,
+        name one only in part or malformed (set by hand), or name another partition's build."""
+        try:
+            build = cls.from_run_tags(tags)
+        except (ValueError, TypeError):
+            return None
+        return build if build is not None and build.key == key else None
+
+    def to_run_tags(self) -> dict[str, str]:
+        """The run tags that name this build on its run."""
+        if self.pushed_at is None:
+            raise ValueError(f"build {self.key!r} is known by its key alone: no digest and push time to tag a run with")
+        return {RUN_TAG_IMAGE: self.tag, RUN_TAG_DIGEST: self.digest, RUN_TAG_PUSHED_AT: self.pushed_at.isoformat()}
+
+    # --- identity ---------------------------------------------------------------------------
+    @property
+    def short_digest(self) -> str:
+        return short_digest(self.digest)
+
+    @property
+    def key(self) -> str:
+        """The partition key: `<tag>-<the first 12 hex digits of the digest>`."""
+        return f"{self.tag}-{self.short_digest}"
+
+    @property
+    def partition_key(self) -> str:
+        """Same as `key`."""
+        return self.key
+
+    @property
+    def complete(self) -> bool:
+        """Known in full (digest and push time), not from a partition key alone."""
+        return self.pushed_at is not None
