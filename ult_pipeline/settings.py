@@ -1,14 +1,89 @@
-"""Pipeline settings from the environment, read when a run is requested (never at import)."""
+"""Every environment variable the pipeline reads, in one registry, read when asked (never at import).
+
+`VARIABLES` names each variable once, with its default and meaning; `setting(env, name)` is the
+one way to read one, and `env_var(name)` binds one as a `dg.EnvVar` (read when a run starts; a
+secret is never shown in the UI). The README's tables are checked against this registry by a test. The k6
+suite's own `ULT_*` variables (rate, duration...) are documented in k6/README.md and built by
+`LoadProfile.k6_env`; they are not read from the pipeline's environment.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
-def _number(env, name: str, default: str | None, kind: type):
-    """``kind(env[name])``, or a ValueError that names the variable and what it must be."""
-    value = env.get(name) or default
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    default: str | None
+    meaning: str
+    secret: bool = False
+
+
+VARIABLES: dict[str, Variable] = {v.name: v for v in (
+    # Where the pipeline runs against.
+    Variable("ULT_TARGET_MODE", "ecs", "ecs (production) or sandbox (set by `ult demo`)"),
+    Variable("ULT_TARGET_URL", None, "GraphQL URL of the target user-service"),
+    Variable("ULT_TARGET_API_KEY", None, "the target's API key (super-admin)", secret=True),
+    Variable("ULT_TARGET_DSN", None, "libpq DSN of the target's database, wiped before seeding", secret=True),
+    Variable("ULT_TARGET_ENVIRONMENT", None, "load-test environment name the database must be marked with"),
+    Variable("ULT_TARGET_BASE_URL", None, "ecs: the service's base URL for /user/health"),
+    Variable("ULT_ECS_CLUSTER", None, "ecs: the load-test cluster"),
+    Variable("ULT_ECS_SERVICE", None, "ecs: the user-service's ECS service"),
+    Variable("ULT_ECS_CONTAINER", "user-service", "ecs: the container whose image is rolled"),
+    Variable("ULT_ECR_REPOSITORY_URI", None, "ecs: the repository URI images are rolled from"),
+    Variable("ULT_ECR_REPOSITORY", "user-service", "the ECR repository the sensor watches"),
+    Variable("ULT_AWS_ENDPOINT_URL", None, "an AWS endpoint other than AWS's (moto in the sandbox)"),
+    Variable("AWS_DEFAULT_REGION", "us-east-1", "AWS region"),
+    # Results, telemetry, New Relic.
+    Variable("ULT_RESULTS_DIR", "~/.ult/results", "folder of run results, identities and reports"),
+    Variable("ULT_SENSOR_INTERVAL_S", "30", "seconds between ECR sensor ticks"),
+    Variable("ULT_TELEMETRY_SOURCE", "sandbox", "server-side telemetry: sandbox (/user/metrics) or newrelic"),
+    Variable("ULT_NEWRELIC_ACCOUNT_ID", "0", "New Relic account id"),
+    Variable("ULT_NEWRELIC_USER_KEY", None, "New Relic user API key (NerdGraph queries)", secret=True),
+    Variable("ULT_NEWRELIC_APP_NAME", "user-service-loadtest", "the service's New Relic application name"),
+    Variable("ULT_NEWRELIC_REGION", "US", "US or EU"),
+    Variable("ULT_NEWRELIC_LICENSE_KEY", None, "New Relic license key (unset: exports stored, not sent)",
+             secret=True),
+    Variable("ULT_NEWRELIC_METRICS", "0", "1: also send gauges to the Metric API"),
+    Variable("ULT_NEWRELIC_ENDPOINT", None, "another ingest endpoint (a local fake New Relic)"),
+    Variable("ULT_OTLP_ENDPOINT", None, "k6's raw series over OTLP: host:port"),
+    Variable("ULT_OTLP_HEADERS", None, "OTLP headers, e.g. api-key=...", secret=True),
+    # What each run does (read by the sensor when it requests a run).
+    Variable("ULT_DATASET_PROFILE", "standard", "dataset profile"),
+    Variable("ULT_DATASET_SEED", "1", "dataset seed"),
+    Variable("ULT_LOAD_PROFILE", "default", "load profile"),
+    Variable("ULT_LOAD_DURATION", None, "override of the load profile's duration"),
+    Variable("ULT_LOAD_RATE", None, "override of the load profile's rate (whole iterations/s)"),
+    Variable("ULT_SCENARIO", None, "override of the load profile's scenario"),
+    Variable("ULT_CONFIRM_REGRESSIONS", "1", "re-run suspected regressions A,B,A,B (0: off)"),
+    # The sandbox and the demo.
+    Variable("ULT_SANDBOX_HOME", "~/.ult/sandbox", "the sandbox's state folder"),
+    Variable("ULT_SANDBOX_PORT", None, "the sandbox service's port (default 18080, or the running one's)"),
+    Variable("ULT_SANDBOX_AWS_PORT", None, "the sandbox's moto port (default 18500, or the running one's)"),
+    Variable("ULT_SANDBOX_DSN", None, "an outside PostgreSQL for the sandbox", secret=True),
+    Variable("ULT_DEMO_HOME", "~/.ult/demo", "the demo's state folder"),
+    Variable("ULT_USER_SERVICE_SCHEMA", None, "path of the user-service's schema.graphql"),
+)}
+
+
+def setting(env: Mapping[str, str], name: str) -> str | None:
+    """The value of registered variable ``name`` in ``env`` (empty counts as unset), else its default."""
+    return env.get(name) or VARIABLES[name].default
+
+
+def env_var(name: str):
+    """Registered variable ``name`` bound as dg.EnvVar: read when a run starts (secrets: never shown)."""
+    import dagster as dg
+
+    return dg.EnvVar(VARIABLES[name].name)
+
+
+def _number(env: Mapping[str, str], name: str, kind: type):
+    """``kind`` of registered variable ``name``, or a ValueError that names the variable and what it must be."""
+    value = setting(env, name)
     if value is None:
         return None
     try:
@@ -30,19 +105,19 @@ class PipelineSettings:
     confirm_regressions: bool = True
 
     @classmethod
-    def from_env(cls) -> PipelineSettings:
-        """The settings in ULT_* variables; ValueError naming the variable when one is not a number."""
-        env = os.environ
+    def from_env(cls, env: Mapping[str, str] | None = None) -> PipelineSettings:
+        """The run settings in ULT_* variables; ValueError naming the variable when one is not a number."""
+        env = os.environ if env is None else env
         return cls(
-            dataset_profile=env.get("ULT_DATASET_PROFILE", "standard"),
-            dataset_seed=_number(env, "ULT_DATASET_SEED", "1", int),
-            load_profile=env.get("ULT_LOAD_PROFILE", "default"),
-            load_duration=env.get("ULT_LOAD_DURATION") or None,
-            load_rate=_number(env, "ULT_LOAD_RATE", None, float),
-            scenario=env.get("ULT_SCENARIO") or None,
-            ecr_repository=env.get("ULT_ECR_REPOSITORY", "user-service"),
-            sensor_interval_s=_number(env, "ULT_SENSOR_INTERVAL_S", "30", int),
-            confirm_regressions=env.get("ULT_CONFIRM_REGRESSIONS", "1") not in ("0", "false", "no"),
+            dataset_profile=setting(env, "ULT_DATASET_PROFILE"),
+            dataset_seed=_number(env, "ULT_DATASET_SEED", int),
+            load_profile=setting(env, "ULT_LOAD_PROFILE"),
+            load_duration=setting(env, "ULT_LOAD_DURATION"),
+            load_rate=_number(env, "ULT_LOAD_RATE", float),
+            scenario=setting(env, "ULT_SCENARIO"),
+            ecr_repository=setting(env, "ULT_ECR_REPOSITORY"),
+            sensor_interval_s=_number(env, "ULT_SENSOR_INTERVAL_S", int),
+            confirm_regressions=setting(env, "ULT_CONFIRM_REGRESSIONS") not in ("0", "false", "no"),
         )
 
     def run_config(self) -> dict:
@@ -54,3 +129,16 @@ class PipelineSettings:
             "k6_results": {"config": k6},
             "ab_confirmation": {"config": {"confirm": self.confirm_regressions}},
         }}
+
+
+def markdown_table() -> str:
+    """The README's table of environment variables, generated from the registry (a test keeps them equal)."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    for v in VARIABLES.values():
+        default = f"`{v.default}`" if v.default is not None else ""
+        lines.append(f"| `{v.name}` | {default} | {v.meaning}{' (secret)' if v.secret else ''} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

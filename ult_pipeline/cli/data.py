@@ -15,6 +15,7 @@ from ult_pipeline.seeding.identities import TokenSigner
 from ult_pipeline.seeding.profiles import PROFILES, get_profile
 from ult_pipeline.seeding.run import prepare
 from ult_pipeline.seeding.seeder import SeedingError
+from ult_pipeline.settings import setting
 from ult_pipeline.target_api.client import GraphQLCallError, GraphQLClient, TransportError
 from ult_pipeline.target_db.marker import MarkerError
 from ult_pipeline.target_db.wipe import IN_PLACE, RECREATE, STRATEGIES, TargetCheck, WipeError, wipe
@@ -23,7 +24,7 @@ API_KEY_ENV = "ULT_TARGET_API_KEY"
 
 
 def results_dir() -> Path:
-    return Path(os.environ.get("ULT_RESULTS_DIR", "~/.ult/results")).expanduser()
+    return Path(setting(os.environ, "ULT_RESULTS_DIR")).expanduser()
 
 
 def sandbox_target(home: str | None = None):

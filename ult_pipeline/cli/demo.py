@@ -13,6 +13,7 @@ from ult_pipeline.demo.run import DemoOptions, run_demo
 from ult_pipeline.processes import processes_mentioning, stop_processes
 from ult_pipeline.sandbox import manager
 from ult_pipeline.sandbox.settings import SandboxSettings
+from ult_pipeline.settings import setting
 
 
 @click.command()
@@ -30,7 +31,7 @@ from ult_pipeline.sandbox.settings import SandboxSettings
               help="Re-run suspected regressions A,B,A,B as production does (about 4 more minutes per re-run).")
 def demo(duration, dataset_profile, home, ui_port, service_port, aws_port, keep_running, run_timeout, confirm) -> None:
     """Sandbox + Dagster: push four images, let the sensor test each, print a summary."""
-    home = (home or Path(os.environ.get("ULT_DEMO_HOME", "~/.ult/demo"))).expanduser().resolve()
+    home = (home or Path(setting(os.environ, "ULT_DEMO_HOME"))).expanduser().resolve()
     options = DemoOptions(home=home, service_port=service_port, aws_port=aws_port, ui_port=ui_port, duration=duration,
                           dataset_profile=dataset_profile, keep_running=keep_running, run_timeout_s=run_timeout,
                           confirm=confirm)

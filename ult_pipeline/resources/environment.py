@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import dagster as dg
-
 from ult_pipeline.resources.aws import AwsResource
 from ult_pipeline.resources.deployer import EcsDeployerResource
 from ult_pipeline.resources.k6 import K6RunnerResource
@@ -24,6 +22,7 @@ from ult_pipeline.resources.target import (
     TokenSignerResource,
 )
 from ult_pipeline.resources.telemetry import NewRelicTelemetryResource, SandboxTelemetryResource
+from ult_pipeline.settings import env_var, setting
 
 ECS, SANDBOX = "ecs", "sandbox"
 TARGET_MODES = (ECS, SANDBOX)
@@ -31,54 +30,66 @@ TARGET_MODES = (ECS, SANDBOX)
 
 def target_mode(env: Mapping[str, str]) -> str:
     """`ULT_TARGET_MODE`: ecs (default, production) or sandbox; ValueError naming the variable otherwise."""
-    mode = env.get("ULT_TARGET_MODE") or ECS
+    mode = setting(env, "ULT_TARGET_MODE")
     if mode not in TARGET_MODES:
         raise ValueError(f"ULT_TARGET_MODE={mode!r}: use ecs (production, the default) or sandbox (the local sandbox)")
     return mode
 
 
+def _int(env: Mapping[str, str], name: str, fallback: int | None = None) -> int:
+    value = setting(env, name)
+    if value is None and fallback is not None:
+        return fallback
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}={value!r} is not a whole number") from None
+
+
 def resources_from_env(env: Mapping[str, str]) -> dict:
-    aws = AwsResource(endpoint_url=env.get("ULT_AWS_ENDPOINT_URL") or None, region=env.get("AWS_DEFAULT_REGION", "us-east-1"))
+    """The resources for ``env`` (os.environ when the code location loads); every variable read via settings."""
+    aws = AwsResource(endpoint_url=setting(env, "ULT_AWS_ENDPOINT_URL"), region=setting(env, "AWS_DEFAULT_REGION"))
     if target_mode(env) == ECS:
         deployer = EcsDeployerResource(
-            aws=aws, cluster=dg.EnvVar("ULT_ECS_CLUSTER"), service=dg.EnvVar("ULT_ECS_SERVICE"),
-            container=env.get("ULT_ECS_CONTAINER", "user-service"), repository_uri=dg.EnvVar("ULT_ECR_REPOSITORY_URI"),
-            health_base_url=dg.EnvVar("ULT_TARGET_BASE_URL"),
+            aws=aws, cluster=env_var("ULT_ECS_CLUSTER"), service=env_var("ULT_ECS_SERVICE"),
+            container=setting(env, "ULT_ECS_CONTAINER"), repository_uri=env_var("ULT_ECR_REPOSITORY_URI"),
+            health_base_url=env_var("ULT_TARGET_BASE_URL"),
         )
     else:
         from ult_pipeline.sandbox.deployer import SandboxDeployerResource  # the sandbox extra
+        from ult_pipeline.sandbox.settings import DEFAULT_AWS_PORT, DEFAULT_PORT
 
         deployer = SandboxDeployerResource(
-            home=env.get("ULT_SANDBOX_HOME", "~/.ult/sandbox"), port=int(env.get("ULT_SANDBOX_PORT", "18080")),
-            aws_port=int(env.get("ULT_SANDBOX_AWS_PORT", "18500")),
+            home=setting(env, "ULT_SANDBOX_HOME"), port=_int(env, "ULT_SANDBOX_PORT", DEFAULT_PORT),
+            aws_port=_int(env, "ULT_SANDBOX_AWS_PORT", DEFAULT_AWS_PORT),
         )
-    if env.get("ULT_TELEMETRY_SOURCE") == "newrelic":
+    region = setting(env, "ULT_NEWRELIC_REGION")
+    if setting(env, "ULT_TELEMETRY_SOURCE") == "newrelic":
         telemetry = NewRelicTelemetryResource(
-            account_id=int(env.get("ULT_NEWRELIC_ACCOUNT_ID", "0")), user_key=dg.EnvVar("ULT_NEWRELIC_USER_KEY"),
-            app_name=env.get("ULT_NEWRELIC_APP_NAME", "user-service-loadtest"), region=env.get("ULT_NEWRELIC_REGION", "US"),
+            account_id=_int(env, "ULT_NEWRELIC_ACCOUNT_ID"), user_key=env_var("ULT_NEWRELIC_USER_KEY"),
+            app_name=setting(env, "ULT_NEWRELIC_APP_NAME"), region=region,
         )
     else:
-        target = env.get("ULT_TARGET_URL", "http://127.0.0.1:18080/user/")
+        target = setting(env, "ULT_TARGET_URL") or "http://127.0.0.1:18080/user/"
         telemetry = SandboxTelemetryResource(metrics_url=target.rstrip("/") + "/metrics")
-    newrelic = NewRelicResource(region=env.get("ULT_NEWRELIC_REGION", "US"),
-                                send_metrics=env.get("ULT_NEWRELIC_METRICS", "0") == "1")
-    if env.get("ULT_NEWRELIC_LICENSE_KEY"):
+    send_metrics = setting(env, "ULT_NEWRELIC_METRICS") == "1"
+    newrelic = NewRelicResource(region=region, send_metrics=send_metrics)
+    if setting(env, "ULT_NEWRELIC_LICENSE_KEY"):
         newrelic = NewRelicResource(
-            account_id=int(env.get("ULT_NEWRELIC_ACCOUNT_ID", "0")), license_key=dg.EnvVar("ULT_NEWRELIC_LICENSE_KEY"),
-            region=env.get("ULT_NEWRELIC_REGION", "US"), send_metrics=env.get("ULT_NEWRELIC_METRICS", "0") == "1",
-            endpoint_base_url=env.get("ULT_NEWRELIC_ENDPOINT") or None,
+            account_id=_int(env, "ULT_NEWRELIC_ACCOUNT_ID"), license_key=env_var("ULT_NEWRELIC_LICENSE_KEY"),
+            region=region, send_metrics=send_metrics, endpoint_base_url=setting(env, "ULT_NEWRELIC_ENDPOINT"),
         )
     return {
         "aws": aws,
         "newrelic": newrelic,
-        "target_api": TargetApiResource(url=dg.EnvVar("ULT_TARGET_URL"), api_key=dg.EnvVar("ULT_TARGET_API_KEY")),
-        "target_db": TargetDatabaseResource(dsn=dg.EnvVar("ULT_TARGET_DSN"), environment=dg.EnvVar("ULT_TARGET_ENVIRONMENT")),
+        "target_api": TargetApiResource(url=env_var("ULT_TARGET_URL"), api_key=env_var("ULT_TARGET_API_KEY")),
+        "target_db": TargetDatabaseResource(dsn=env_var("ULT_TARGET_DSN"), environment=env_var("ULT_TARGET_ENVIRONMENT")),
         "token_signer": TokenSignerResource(),
         "target_deployer": deployer,
         "telemetry_source": telemetry,
-        "results_store": ResultsStoreResource(base_dir=env.get("ULT_RESULTS_DIR", "~/.ult/results")),
+        "results_store": ResultsStoreResource(base_dir=setting(env, "ULT_RESULTS_DIR")),
         "k6_runner": K6RunnerResource(
-            otlp_endpoint=env.get("ULT_OTLP_ENDPOINT") or None,
-            otlp_headers=dg.EnvVar("ULT_OTLP_HEADERS") if env.get("ULT_OTLP_HEADERS") else "",
+            otlp_endpoint=setting(env, "ULT_OTLP_ENDPOINT"),
+            otlp_headers=env_var("ULT_OTLP_HEADERS") if setting(env, "ULT_OTLP_HEADERS") else "",
         ),
     }

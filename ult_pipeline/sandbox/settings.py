@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ult_pipeline.settings import setting
+
 DEFAULT_HOME = Path("~/.ult/sandbox")
 DEFAULT_PORT = 18080
 DEFAULT_AWS_PORT = 18500
@@ -37,14 +39,15 @@ class SandboxSettings:
     def from_env(cls, *, home: str | None = None, port: int | None = None, aws_port: int | None = None) -> SandboxSettings:
         """Ports: the argument, else the environment, else the ports of the sandbox running in this home
         (so `ult run` after `ult sandbox up --port N` keeps N, also across a recreate wipe), else the default."""
-        home_path = Path(home or os.environ.get("ULT_SANDBOX_HOME") or DEFAULT_HOME).expanduser().resolve()
+        env = os.environ
+        home_path = Path(home or setting(env, "ULT_SANDBOX_HOME")).expanduser().resolve()
         recorded = _recorded_ports(home_path)
         return cls(
             home=home_path,
-            port=port if port is not None else int(os.environ.get("ULT_SANDBOX_PORT")
+            port=port if port is not None else int(setting(env, "ULT_SANDBOX_PORT")
                                                    or recorded.get("service", DEFAULT_PORT)),
-            external_dsn=os.environ.get("ULT_SANDBOX_DSN") or None,
-            aws_port=aws_port if aws_port is not None else int(os.environ.get("ULT_SANDBOX_AWS_PORT")
+            external_dsn=setting(env, "ULT_SANDBOX_DSN"),
+            aws_port=aws_port if aws_port is not None else int(setting(env, "ULT_SANDBOX_AWS_PORT")
                                                                or recorded.get("aws", DEFAULT_AWS_PORT)),
         )
 
