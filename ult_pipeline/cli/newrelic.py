@@ -11,6 +11,7 @@ from ult_pipeline.newrelic import payload as nr_payload
 from ult_pipeline.newrelic.ingest import NewRelicClient
 from ult_pipeline.newrelic.transport import NewRelicEndpoints, NewRelicError
 from ult_pipeline.resources.target import ResultsStoreResource
+from ult_pipeline.settings import setting
 
 
 @click.group()
@@ -20,14 +21,14 @@ def newrelic() -> None:
 
 @newrelic.command()
 @click.argument("partition")
-@click.option("--region", default=lambda: os.environ.get("ULT_NEWRELIC_REGION", "US"), show_default="US")
+@click.option("--region", default=lambda: setting(os.environ, "ULT_NEWRELIC_REGION"), show_default="US")
 @click.option("--endpoint", envvar="ULT_NEWRELIC_ENDPOINT", default=None,
               help="A local server speaking New Relic's protocol (tests; env ULT_NEWRELIC_ENDPOINT).")
 def send(partition: str, region: str, endpoint: str | None) -> None:
     """Send the stored payload of build PARTITION (key: $ULT_NEWRELIC_LICENSE_KEY, account: $ULT_NEWRELIC_ACCOUNT_ID)."""
-    key = os.environ.get("ULT_NEWRELIC_LICENSE_KEY", "")
-    account = os.environ.get("ULT_NEWRELIC_ACCOUNT_ID", "")
-    if not key or not account.isdigit():
+    key = setting(os.environ, "ULT_NEWRELIC_LICENSE_KEY") or ""
+    account = setting(os.environ, "ULT_NEWRELIC_ACCOUNT_ID") or ""
+    if not key or not account.isdigit() or int(account) == 0:
         raise click.ClickException("set ULT_NEWRELIC_LICENSE_KEY (an ingest key) and ULT_NEWRELIC_ACCOUNT_ID")
     folder = ResultsStoreResource(base_dir=str(results_dir())).partition_dir(partition)
     try:
