@@ -37,6 +37,9 @@ from ult_pipeline.analysis.regression import (
 )
 
 CLEARED_BY_AB = "cleared by A/B"
+# A build measured differently from its baseline builds (data set, k6 scripts or version, load profile:
+# `history_store.comparable`) is not judged; its operations carry this verdict and, in `not_comparable`, why.
+NOT_COMPARABLE = "not comparable"
 EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT = 0, 1, 2
 
 
@@ -94,9 +97,26 @@ class GateDecision:
         return EXIT_REGRESSION if self.fails else EXIT_OK
 
 
+def not_comparable_operations(operations: list[str], why: str) -> pd.DataFrame:
+    """The operations' verdicts of a build that is not judged: every one NOT_COMPARABLE, `why` beside it."""
+    return pd.DataFrame([{"operation": op, "verdict": NOT_COMPARABLE, "confidence": None, "regressed_metrics": "",
+                          "mdc_pct": None, "change_points": "", "trigger": False, "not_comparable": why}
+                         for op in operations],
+                        columns=["operation", "verdict", "confidence", "regressed_metrics", "mdc_pct", "change_points",
+                                 "trigger", "not_comparable"])
+
+
 def decide(operations: pd.DataFrame) -> GateDecision:
-    """The gate's outcome from the operations' verdicts; the `__all__` row never counts."""
+    """The gate's outcome from the operations' verdicts; the `__all__` row never counts.
+
+    Operations all NOT_COMPARABLE (the build was not judged) neither fail nor warn, as with
+    insufficient history; the summary says "not comparable: <which fingerprint fields changed>".
+    """
     counted = operations[operations["operation"] != ALL_OPERATIONS]
+    if len(counted) and (counted["verdict"] == NOT_COMPARABLE).all():
+        # Like "insufficient history": nothing judged, nothing fails; the summary says why.
+        why = next((str(w) for w in counted.get("not_comparable", []) if isinstance(w, str) and w), "")
+        return GateDecision(NOT_COMPARABLE, False, False, (), f"{NOT_COMPARABLE}: {why}" if why else NOT_COMPARABLE)
     regressed = counted[counted["verdict"] == REGRESSED]
     confirmed = regressed[regressed["confidence"].isin(CONFIRMED)]
     inconclusive = inconclusive_detail(counted)

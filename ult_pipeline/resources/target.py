@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from ult_pipeline.analysis.history_store import HistoryStore
 from ult_pipeline.seeding.identities import DEV_ISSUER, DEV_SECRET, TokenSigner
 from ult_pipeline.target_api.client import GraphQLClient
 from ult_pipeline.target_db.statistics import refresh_statistics
@@ -60,6 +61,10 @@ class TokenSignerResource(dg.ConfigurableResource):
         return TokenSigner(self.issuer, self.algorithm, self.key, lifetime_s=self.lifetime_s)
 
 
+# The history store's folder under the results store's base folder (no partition key is named this).
+HISTORY_FOLDER = "history"
+
+
 class ResultsStoreResource(dg.ConfigurableResource):
     """A folder per build partition for files that k6 and people read (identities, samples)."""
 
@@ -70,3 +75,8 @@ class ResultsStoreResource(dg.ConfigurableResource):
         path = Path(self.base_dir).expanduser() / safe
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def history_store(self) -> HistoryStore:
+        """The performance history across builds (`<base_dir>/history`): `k6_results` records each
+        complete build, the analysis reads it back."""
+        return HistoryStore(Path(self.base_dir).expanduser() / HISTORY_FOLDER)
