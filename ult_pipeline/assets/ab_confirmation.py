@@ -5,7 +5,8 @@ baseline image (A: a typical baseline build, `gate.representative_baseline`, cho
 candidate (B) are deployed and load-tested in turn on the same environment, pair after pair.
 Interleaving on one host at nearly the same time cancels most of the environment's run-to-run
 noise; `analysis.ab.confirm_paired` then confirms or clears each operation. Otherwise the asset
-materializes at once, "not needed". The `no_regression` check judges the final verdict with the
+materializes at once, "not needed" (or "nothing to confirm" for a build measured differently from its
+baseline builds: "not comparable", never judged). The `no_regression` check judges the final verdict with the
 same rule as `ult analyze` (`gate.decide`).
 """
 
@@ -18,7 +19,7 @@ import pandas as pd
 from pydantic import Field
 
 from ult_pipeline.analysis.ab import AbRun, Confirmation, PairConfig, confirm_operations
-from ult_pipeline.analysis.gate import apply_confirmation, decide
+from ult_pipeline.analysis.gate import NOT_COMPARABLE, apply_confirmation, decide
 from ult_pipeline.analysis.history import ALL_OPERATIONS
 from ult_pipeline.analysis.regression import LATENCY, GateConfig, inconclusive_detail
 from ult_pipeline.analysis.sampling import sampling_errors
@@ -89,7 +90,8 @@ def final_verdict(build: str, operations: pd.DataFrame, confirmation: str = "not
     decision = decide(operations)
     return {
         "build": build, "verdict": decision.verdict, "summary": decision.summary, "fails": decision.fails,
-        "confirmation": confirmation, "ab_baseline": ab_baseline, "operations": operations.to_dict(orient="records"),
+        "regressed_operations": ", ".join(decision.regressed) or "none",
+        "inconclusive": inconclusive_detail(operations) or "none", "confirmation": confirmation, "ab_baseline": ab_baseline, "operations": operations.to_dict(orient="records"),
         "ab_runs": ab_runs or [], "ab_results": {op: r.__dict__ for op, r in (ab_results or {}).items()},
     }
 
@@ -132,7 +134,9 @@ def ab_confirmation(
     runs_table: list[dict] = []
     results = {}
     baseline_build = None
-    if not regression_comparison["needs_confirmation"]:
+    if regression_comparison.get("not_comparable"):
+        status = f"nothing to confirm: {NOT_COMPARABLE}"
+    elif not regression_comparison["needs_confirmation"]:
         status = "not needed"
     elif not metric_of:
         status = "not re-run: only error rates were worse"
@@ -177,8 +181,8 @@ def ab_confirmation(
     metadata = {
         "verdict": decision.verdict,
         "summary": decision.summary,
-        "regressed_operations": ", ".join(decision.regressed) or "none",
-        "inconclusive": inconclusive_detail(operations) or "none",
+        "regressed_operations": final["regressed_operations"],
+        "inconclusive": final["inconclusive"],
         "confirmation": status,
         "operations": verdict_table(operations),
     }

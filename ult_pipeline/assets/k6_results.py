@@ -1,9 +1,17 @@
-"""`k6_results`: what k6 saw of one build, per operation, exact and reproducible."""
+"""`k6_results`: what k6 saw of one build, per operation, exact and reproducible.
+
+A complete run is recorded in the history store (`ResultsStoreResource.history_store`), where the
+analysis reads the history across builds; the asset's metadata is for people only.
+"""
+
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from ult_pipeline.analysis.history import rows_from_operations
+from ult_pipeline.analysis.history_store import HistoryStore
 from ult_pipeline.build import Build, tag_of
 from ult_pipeline.loadtest.profiles import get_load_profile
 from ult_pipeline.loadtest.run import LoadTestResult, run_load_test
@@ -14,6 +22,8 @@ from ult_pipeline.resources.target import ResultsStoreResource, TargetApiResourc
 THRESHOLDS_HELD, NO_DROPPED_ITERATIONS, RUN_COMPLETE = "thresholds_held", "no_dropped_iterations", "run_complete"
 # Achieved iteration rate may fall this far below the target before iterations count as dropped.
 RATE_TOLERANCE = 0.01
+# A build whose push time is unknown keeps its place in push order: this plus its partition's position.
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class K6ResultsConfig(dg.Config):
@@ -78,6 +88,37 @@ def checks(result: LoadTestResult) -> list[dg.AssetCheckResult]:
     ]
 
 
+def pushed_at_of(context: dg.AssetExecutionContext, store: HistoryStore) -> datetime:
+    """When the run's build was pushed: from the run's tags (set by the sensor), else as recorded before
+    for this build, else its place among the build partitions (added in push order; `_EPOCH` + position
+    seconds), else the run's creation time."""
+    key = context.partition_key
+    build = Build.from_run(context.run.tags, key)
+    if build is not None and build.pushed_at is not None:
+        return build.pushed_at
+    recorded = store.summary(key)
+    if recorded is not None:
+        return recorded["pushed_at"]
+    partitions = list(context.instance.get_dynamic_partitions(builds_partitions.name))
+    if key in partitions:
+        return _EPOCH + timedelta(seconds=partitions.index(key))
+    record = context.instance.get_run_record_by_id(context.run_id)
+    return record.create_timestamp if record is not None else datetime.now(UTC)
+
+
+def record_build(store: HistoryStore, build: str, pushed_at: datetime, result: LoadTestResult,
+                 seeded_dataset: dict) -> None:
+    """The complete run's per-operation rows and summary (totals, data volume, fingerprint) into the store."""
+    totals = result.totals()
+    rows = rows_from_operations(build, pushed_at, result.operations.to_dict(orient="records"),
+                                str(result.ingested.requests_path.parent))
+    store.record({
+        "build": build, "pushed_at": pushed_at, "requests": totals["requests"], "p95_ms": totals["p95_ms"],
+        "error_rate": totals["error_rate"], "students": (seeded_dataset.get("counts") or {}).get("students"),
+        "interrupted": result.interrupted, **result.fingerprint,
+    }, pd.DataFrame(rows, columns=["build", "pushed_at", "operation", "metric", "value", "samples_path"]))
+
+
 @dg.asset(
     partitions_def=builds_partitions,
     group_name="load_test",
@@ -120,5 +161,8 @@ def k6_results(
         dataset_hash=seeded_dataset["dataset_hash"], image=image, tags={"build": context.partition_key},
         log=context.log.info, on_interrupt=keep_partial,
     )
+    if not result.interrupted:  # partial results never enter the history (they are in the results folder)
+        store = results_store.history_store()
+        record_build(store, context.partition_key, pushed_at_of(context, store), result, seeded_dataset)
     yield dg.Output(result.to_json(), metadata=result_metadata(result))
     yield from checks(result)

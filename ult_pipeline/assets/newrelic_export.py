@@ -9,8 +9,7 @@ and `ult newrelic send PARTITION` delivers later.
 import dagster as dg
 import requests
 
-from ult_pipeline.analysis.pipeline_history import latest_metadata
-from ult_pipeline.assets.target_deployment import TAG_DIGEST, TAG_IMAGE
+from ult_pipeline.build import Build, tag_of
 from ult_pipeline.newrelic import payload as nr_payload
 from ult_pipeline.newrelic.transport import NewRelicError
 from ult_pipeline.partitions import builds_partitions
@@ -36,11 +35,12 @@ NEWRELIC_DELIVERED = "newrelic_delivered"
 def newrelic_export(context: dg.AssetExecutionContext, k6_results: dict, ab_confirmation: dict,
                     newrelic: NewRelicResource, results_store: ResultsStoreResource):
     partition = context.partition_key
-    deployed = latest_metadata(context.instance, "target_deployment", [partition]).get(partition, {})
+    # The image as the run's tags name it (set by the sensor), else as far as the partition key tells.
+    build = Build.from_run(context.run.tags, partition)
     verdict = ab_confirmation["verdict"]
     common = {
-        "imageTag": context.run.tags.get(TAG_IMAGE) or deployed.get("image_tag") or partition,
-        "imageDigest": context.run.tags.get(TAG_DIGEST) or deployed.get("image_digest") or "",
+        "imageTag": build.tag if build is not None else tag_of(partition),
+        "imageDigest": build.digest if build is not None else "",
         "partitionKey": partition,
         "runId": context.run.run_id,
     }

@@ -9,11 +9,12 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from ult_pipeline.analysis.gate import judge, representative_baseline
+from ult_pipeline.analysis.gate import NOT_COMPARABLE, judge, not_comparable_operations, representative_baseline
 from ult_pipeline.analysis.history import HistoryError
-from ult_pipeline.analysis.pipeline_history import load_history
-from ult_pipeline.analysis.regression import DEFAULT_GATE, GateConfig
+from ult_pipeline.analysis.history_store import HistoryStore, comparable, restrict
+from ult_pipeline.analysis.regression import DEFAULT_GATE, MIN_HISTORY, GateConfig
 from ult_pipeline.partitions import builds_partitions
+from ult_pipeline.resources.target import ResultsStoreResource
 
 # Shown in the UI, in this order; `*_pct` are percent, `*_ms` milliseconds.
 VERDICT_COLUMNS = ["operation", "verdict", "confidence", "p50_ms", "p95_ms", "p50_change_pct", "p95_change_pct",
@@ -65,30 +66,67 @@ def verdict_table(verdicts: pd.DataFrame) -> dg.TableMetadataValue:
     "error rate, throughput): change with a confidence interval, change points, verdict, minimum detectable change, "
     "and which operations an A/B re-run should confirm.",
 )
-def regression_comparison(context: dg.AssetExecutionContext, config: RegressionConfig):
-    history, _ = load_history(context.instance)
+def regression_comparison(context: dg.AssetExecutionContext, config: RegressionConfig,
+                          results_store: ResultsStoreResource):
     build = context.partition_key
-    if build not in set(history["build"]):
-        raise dg.Failure(f"no complete k6_results for build {build!r}: nothing to compare")
     gate = config.gate()
+    outcome = compare_build(results_store.history_store(), build, gate)
+    if isinstance(outcome, str):
+        raise dg.Failure(outcome)
+    return dg.Output(outcome, metadata=comparison_metadata(outcome, gate))
+
+
+def _not_comparable(build: str, history: pd.DataFrame, why: str, gate: GateConfig) -> dict:
+    operations = sorted(set(history.loc[history["build"] == build, "operation"]))
+    verdicts = not_comparable_operations(operations, why)
+    return {"build": build, "verdict": NOT_COMPARABLE, "not_comparable": why,
+            "operations": verdicts.to_dict(orient="records"), "metrics": [], "needs_confirmation": [],
+            "ab_baseline": None, "gate": gate.__dict__, "builds_compared": 0, "normalized": False}
+
+
+def compare_build(store: HistoryStore, build: str, gate: GateConfig) -> dict | str:
+    """The build against the earlier builds measured the same way (same fingerprint: data set, k6
+    scripts and version, load profile), as the asset's output; a message (str) when the build
+    cannot be compared at all. When earlier builds exist but too few (`MIN_HISTORY`) were measured
+    like this build, the verdict is "not comparable" and says which fingerprint fields changed."""
+    history, _ = store.load()
+    if build not in set(history["build"]):
+        return f"no complete k6_results for build {build!r} in the history store ({store.folder}): nothing to compare"
+    fingerprints = comparable(store.summaries(), build)
+    why = fingerprints.reason(MIN_HISTORY)
+    if why is not None:
+        return _not_comparable(build, history, why, gate)
+    history = restrict(history, fingerprints)
     try:
         judgement = judge(history, build, gate)
     except HistoryError as err:
-        raise dg.Failure(str(err)) from None
+        if fingerprints.differing:  # e.g. a pinned baseline measured differently
+            return _not_comparable(build, history, f"{', '.join(fingerprints.fields)} changed ({err})", gate)
+        return str(err)
     table, verdicts = judgement.table, judgement.operations
     to_confirm = judgement.needs_confirmation()
     # The image an A/B re-run compares with, chosen here where the history is already loaded.
     ab_baseline = representative_baseline(history, build, to_confirm, config=gate) if to_confirm else None
-    return dg.Output(
-        {"build": build, "verdict": judgement.verdict, "operations": verdicts.to_dict(orient="records"),
-         "metrics": table.to_dict(orient="records"), "needs_confirmation": to_confirm,
-         "ab_baseline": ab_baseline, "gate": gate.__dict__},
-        metadata={
-            "verdict": judgement.verdict,
-            "needs_confirmation": ", ".join(to_confirm) or "none",
-            "baseline": gate.baseline,
+    return {"build": build, "verdict": judgement.verdict, "operations": verdicts.to_dict(orient="records"),
+            "metrics": table.to_dict(orient="records"), "needs_confirmation": to_confirm,
+            "ab_baseline": ab_baseline, "gate": gate.__dict__,
             "builds_compared": int(table["builds_compared"].max()) if len(table) else 0,
             "normalized": bool(table["relative"].any()) if len(table) else False,
-            "operations": verdict_table(verdicts),
-        },
-    )
+            "excluded_builds": sorted(fingerprints.differing)}
+
+
+def comparison_metadata(outcome: dict, gate: GateConfig) -> dict:
+    """What the UI shows of a comparison (display only: nothing reads it back)."""
+    metadata = {
+        "verdict": outcome["verdict"],
+        "needs_confirmation": ", ".join(outcome["needs_confirmation"]) or "none",
+        "baseline": gate.baseline,
+        "builds_compared": outcome["builds_compared"],
+        "normalized": outcome["normalized"],
+        "operations": verdict_table(pd.DataFrame(outcome["operations"])),
+    }
+    if outcome.get("not_comparable"):
+        metadata["not_comparable"] = outcome["not_comparable"]
+    if outcome.get("excluded_builds"):
+        metadata["excluded_builds"] = ", ".join(outcome["excluded_builds"])
+    return metadata

@@ -1,13 +1,42 @@
-"""`telemetry_gap`: does the service's own telemetry see what k6 saw? Per operation."""
+"""`telemetry_gap`: does the service's own telemetry see what k6 saw? Per operation.
+
+The comparison is stored beside the build's results (`telemetry_gap.json`), where the trend
+report and `ult demo` read it; the asset's metadata is for people only.
+"""
+
+import json
+from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
 
+from ult_pipeline.loadtest.run import json_safe
 from ult_pipeline.partitions import builds_partitions
+from ult_pipeline.resources.target import ResultsStoreResource
 from ult_pipeline.resources.telemetry import TelemetrySourceResource
 from ult_pipeline.telemetry.compare import OK, GapTolerances, compare
 
 COVERS_EVERY_OPERATION = "telemetry_covers_every_operation"
+TELEMETRY_FILE = "telemetry_gap.json"
+
+
+def store_gaps(folder: Path, build: str, gaps: str, operations: list[dict]) -> Path:
+    """Writes the build's comparison as strict JSON to folder/telemetry_gap.json (replacing any)."""
+    path = folder / TELEMETRY_FILE
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(json_safe({"build": build, "gaps": gaps, "operations": operations}), indent=2,
+                              default=str, allow_nan=False))
+    tmp.replace(path)
+    return path
+
+
+def read_gaps(folder: Path) -> dict | None:
+    """The stored comparison of the build whose results are in `folder`; None when none is stored or readable."""
+    try:
+        stored = json.loads((folder / TELEMETRY_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return stored if isinstance(stored, dict) else None
 
 
 class TelemetryGapConfig(dg.Config):
@@ -28,7 +57,7 @@ class TelemetryGapConfig(dg.Config):
     "/user/metrics in the sandbox): request coverage, latency offset, missing operations, error counts.",
 )
 def telemetry_gap(context: dg.AssetExecutionContext, config: TelemetryGapConfig, k6_results: dict,
-                  telemetry_source: TelemetrySourceResource):
+                  telemetry_source: TelemetrySourceResource, results_store: ResultsStoreResource):
     window = k6_results.get("window") or {}
     server = telemetry_source.server_view(window.get("start_ms") or 0, window.get("end_ms") or 0)
     table = compare(k6_results["operations"], server, GapTolerances(
@@ -41,9 +70,12 @@ def telemetry_gap(context: dg.AssetExecutionContext, config: TelemetryGapConfig,
                                for k, v in row.items()}) for row in table.to_dict(orient="records")]
     table_meta = dg.MetadataValue.table(records=records, schema=dg.TableSchema(columns=[
         dg.TableColumn(c, "string" if c in ("operation", "status") else "float") for c in columns]))
+    gap_text = ", ".join(f"{r.operation} ({r.status})" for r in gaps.itertuples()) or "none"
+    store_gaps(results_store.partition_dir(context.partition_key), context.partition_key, gap_text,
+               table.to_dict(orient="records"))
     yield dg.Output(table.to_dict(orient="records"), metadata={
         "operations": table_meta,
-        "gaps": ", ".join(f"{r.operation} ({r.status})" for r in gaps.itertuples()) or "none",
+        "gaps": gap_text,
         "operations_with_gaps": len(gaps),
     })
     yield dg.AssetCheckResult(

@@ -1,4 +1,8 @@
-"""`trend_report`: how performance moves across builds, as an offline HTML page and a PNG."""
+"""`trend_report`: how performance moves across builds, as an offline HTML page and a PNG.
+
+It reads files only: the history store, each build's `verdict.json` (`ab_confirmation`) and
+`telemetry_gap.json` (`telemetry_gap`).
+"""
 
 import base64
 import json
@@ -6,9 +10,9 @@ import json
 import dagster as dg
 import pandas as pd
 
-from ult_pipeline.analysis.pipeline_history import latest_metadata, load_history
 from ult_pipeline.analysis.report import write_report
 from ult_pipeline.assets.ab_confirmation import VERDICT_FILE
+from ult_pipeline.assets.telemetry_gap import read_gaps
 from ult_pipeline.resources.target import ResultsStoreResource
 
 VERDICT_COLUMNS = ["build", "operation", "verdict", "confidence", "p95_change_pct", "p95_ci_low_pct",
@@ -26,17 +30,14 @@ def verdicts_by_build(results_store: ResultsStoreResource, builds: list[str]) ->
     return frame.reindex(columns=VERDICT_COLUMNS) if len(frame) else pd.DataFrame(columns=VERDICT_COLUMNS)
 
 
-def _table_rows(instance: dg.DagsterInstance, asset: str, builds: list[str]) -> list[dict]:
-    """The rows of each build's `operations` table metadata of `asset`, with the build."""
+def telemetry_by_build(results_store: ResultsStoreResource, builds: list[str]) -> pd.DataFrame:
+    """Every build's telemetry comparison, as `telemetry_gap` stored it (numbers to 3 places, blanks for none)."""
     rows = []
-    for build, meta in latest_metadata(instance, asset, builds).items():
-        table = meta.get("operations")
-        rows += [{"build": build, **dict(record.data)} for record in (table.records if table is not None else [])]
-    return rows
-
-
-def telemetry_by_build(instance: dg.DagsterInstance, builds: list[str]) -> pd.DataFrame:
-    return pd.DataFrame(_table_rows(instance, "telemetry_gap", builds))
+    for build in builds:
+        stored = read_gaps(results_store.partition_dir(build)) or {}
+        rows += [{"build": build, **{k: ("" if v is None else (round(v, 3) if isinstance(v, float) else v))
+                                     for k, v in op.items()}} for op in stored.get("operations") or []]
+    return pd.DataFrame(rows)
 
 
 @dg.asset(
@@ -49,11 +50,11 @@ def telemetry_by_build(instance: dg.DagsterInstance, builds: list[str]) -> pd.Da
     "and verdicts, error rate, throughput, data volume, and a table of builds; a PNG chart for the UI.",
 )
 def trend_report(context: dg.AssetExecutionContext, results_store: ResultsStoreResource):
-    history, builds = load_history(context.instance)
+    history, builds = results_store.history_store().load()
     keys = list(builds["build"]) if len(builds) else []
     verdicts = verdicts_by_build(results_store, keys)
     report = write_report(results_store.partition_dir("trend"), history, verdicts, builds,
-                          telemetry_by_build(context.instance, keys))
+                          telemetry_by_build(results_store, keys))
     png = base64.b64encode(report["png"].read_bytes()).decode()
     return dg.MaterializeResult(metadata={
         "builds": len(keys),

@@ -11,6 +11,7 @@ an existing home only when that mark is there, so `--home` can never wipe someon
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import statistics
@@ -23,11 +24,11 @@ import click
 import dagster as dg
 import psutil
 
-from ult_pipeline.analysis.pipeline_history import latest_metadata
-from ult_pipeline.assets.ab_confirmation import NO_REGRESSION
-from ult_pipeline.assets.telemetry_gap import COVERS_EVERY_OPERATION
+from ult_pipeline.assets.ab_confirmation import NO_REGRESSION, VERDICT_FILE
+from ult_pipeline.assets.telemetry_gap import COVERS_EVERY_OPERATION, read_gaps
 from ult_pipeline.build import Build
 from ult_pipeline.demo import dagster_process
+from ult_pipeline.resources.target import ResultsStoreResource
 from ult_pipeline.sandbox import aws as sandbox_aws
 from ult_pipeline.sandbox import manager
 from ult_pipeline.sandbox.service_process import ServiceKnobs
@@ -64,13 +65,15 @@ def slow_build(build: DemoBuild, baseline_p50_ms: float | None) -> DemoBuild:
     return DemoBuild(build.tag, knobs, f"{build.what} (+{extra_ms} ms on a {baseline_p50_ms or 0:.2f} ms median)")
 
 
-def baseline_p50(instance: dg.DagsterInstance, partitions: list[str], operation: str) -> float | None:
-    """The operation's median latency over the earlier builds (the median of their p50s)."""
-    values = []
-    for meta in latest_metadata(instance, "k6_results", partitions).values():
-        table = meta.get("operations")
-        values += [float(r.data["p50"]) for r in (table.records if table is not None else [])
-                   if r.data.get("operation") == operation]
+def baseline_p50(results_dir: Path, partitions: list[str], operation: str) -> float | None:
+    """The operation's median latency over the earlier builds (the median of their p50s), from the
+    pipeline's history store in `results_dir` (ULT_RESULTS_DIR)."""
+    history, _ = ResultsStoreResource(base_dir=str(results_dir)).history_store().load()
+    if history.empty:
+        return None
+    rows = history[history["build"].isin(partitions) & (history["operation"] == operation)
+                   & (history["metric"] == "p50")]
+    values = [float(v) for v in rows["value"]]
     return statistics.median(values) if values else None
 
 
@@ -86,13 +89,18 @@ class DemoOptions:
     run_timeout_s: float
     confirm: bool = False  # re-run suspected regressions A,B,A,B (production's default; off: a shorter demo)
 
+    @property
+    def results_dir(self) -> Path:
+        """The pipeline's results store (ULT_RESULTS_DIR): the history store, each build's files."""
+        return self.home / "results"
+
 
 def _pipeline_env(settings: SandboxSettings, status, options: DemoOptions) -> dict[str, str]:
     return {
         "ULT_SANDBOX_HOME": str(settings.home), "ULT_SANDBOX_PORT": str(settings.port),
         "ULT_SANDBOX_AWS_PORT": str(settings.aws_port), "ULT_AWS_ENDPOINT_URL": status.aws_endpoint,
         "ULT_TARGET_URL": status.url, "ULT_TARGET_API_KEY": status.api_key, "ULT_TARGET_DSN": status.dsn,
-        "ULT_TARGET_ENVIRONMENT": settings.environment, "ULT_RESULTS_DIR": str(options.home / "results"),
+        "ULT_TARGET_ENVIRONMENT": settings.environment, "ULT_RESULTS_DIR": str(options.results_dir),
         "ULT_DATASET_PROFILE": options.dataset_profile, "ULT_LOAD_PROFILE": "default",
         "ULT_LOAD_DURATION": options.duration, "ULT_SENSOR_INTERVAL_S": "5",
         "ULT_CONFIRM_REGRESSIONS": "1" if options.confirm else "0",
@@ -171,19 +179,33 @@ def run_problems(instance: dg.DagsterInstance, run: dg.DagsterRun, skip_checks: 
     return problems + failed_check_reasons(checks, skip_checks)
 
 
+def _read_json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def build_line(build: DemoBuild, partition: str, run: dg.DagsterRun | None, instance: dg.DagsterInstance,
-               seconds: float) -> str:
+               seconds: float, results_dir: Path | None = None) -> str:
+    """One line per build: the run's status and time, and from the files the pipeline wrote in
+    `results_dir` (the history store, verdict.json, telemetry_gap.json) its totals, verdict and
+    telemetry gaps; then why the run failed and its failed checks (from the run's event log)."""
     if run is None:
         return f"{build.tag:8} {partition:24} did not finish in time ({build.what})"
-
-    def meta(asset: str) -> dict:
-        return latest_metadata(instance, asset, [partition]).get(partition, {})
-
-    k6, verdict, gap = meta("k6_results"), meta("ab_confirmation"), meta("telemetry_gap")
+    k6 = verdict = gap = {}
+    if results_dir is not None:
+        store = ResultsStoreResource(base_dir=str(results_dir))
+        folder = store.partition_dir(partition)
+        k6 = store.history_store().summary(partition) or {}
+        verdict = _read_json(folder / VERDICT_FILE)
+        gap = read_gaps(folder) or {}
     parts = [f"{build.tag:8} {partition:24} {run.status.value:8} {seconds:4.0f} s"]
     if k6:
-        parts.append(f"{k6.get('requests', 0)} requests, p95 {k6.get('p95_ms', float('nan')):.1f} ms, "
-                     f"errors {k6.get('error_rate', 0):.2%}")
+        p95 = k6.get("p95_ms")
+        parts.append(f"{k6.get('requests') or 0} requests, p95 {float('nan') if p95 is None else p95:.1f} ms, "
+                     f"errors {k6.get('error_rate') or 0:.2%}")
     if verdict:
         regressed = verdict.get("regressed_operations", "none")
         parts.append(f"verdict: {verdict.get('verdict')}" + (f" [{regressed}]" if regressed != "none" else ""))
@@ -229,6 +251,7 @@ def run_demo(options: DemoOptions, echo: Callable[[str], None]) -> int:
                                aws_port=options.aws_port)
     prepare_home(options.home, lambda: manager.down(settings))
     dagster_home = options.home / "dagster_home"
+    results_dir = options.results_dir
     proc = status = None
     failures = 0
     try:
@@ -245,14 +268,14 @@ def run_demo(options: DemoOptions, echo: Callable[[str], None]) -> int:
             earlier: list[str] = []
             for build in BUILDS:
                 if build is BUILDS[-1]:
-                    build = slow_build(build, baseline_p50(instance, earlier, SLOW_OPERATION))
+                    build = slow_build(build, baseline_p50(results_dir, earlier, SLOW_OPERATION))
                 pushed = sandbox_aws.push(settings.aws_port, build.tag, build.knobs)
                 partition = Build.of(build.tag, pushed["digest"]).key
                 earlier.append(partition)
                 echo(f"pushed {build.tag} ({build.what}); waiting for the sensor's run of {partition}")
                 started = time.monotonic()
                 run = _wait_for_run(instance, partition, options.run_timeout_s)
-                line = build_line(build, partition, run, instance, time.monotonic() - started)
+                line = build_line(build, partition, run, instance, time.monotonic() - started, results_dir)
                 failures += run is None or run.status != dg.DagsterRunStatus.SUCCESS
                 lines.append(line)
                 echo(line)

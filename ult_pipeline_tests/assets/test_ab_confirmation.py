@@ -21,6 +21,7 @@ from ult_pipeline.assets.seeded_dataset import seeded_dataset
 from ult_pipeline.assets.target_deployment import target_deployment
 from ult_pipeline.assets.telemetry_gap import telemetry_gap
 from ult_pipeline.aws.images import list_images
+from ult_pipeline.resources.target import ResultsStoreResource
 from ult_pipeline.sandbox import aws as sandbox_aws
 from ult_pipeline.sandbox import manager
 from ult_pipeline.sandbox.service_process import ServiceKnobs
@@ -54,8 +55,10 @@ def metadata(result, asset):
 
 
 @pytest.fixture(scope="module")
-def confirmations(pipeline_resources, sandbox_settings):
+def confirmations(pipeline_resources, sandbox_settings, results_base):
     ecr = pipeline_resources["aws"].client("ecr")
+    # This module's results store: its history holds these builds only.
+    resources = {**pipeline_resources, "results_store": ResultsStoreResource(base_dir=str(results_base / "ab"))}
     out = {}
     with dg.instance_for_test() as instance:
         def build(tag, knobs, config):
@@ -63,7 +66,8 @@ def confirmations(pipeline_resources, sandbox_settings):
             image = next(im for im in list_images(ecr, sandbox_aws.REPOSITORY) if im.digest == digest)
             instance.add_dynamic_partitions("builds", [image.partition_key])
             return dg.materialize(PER_BUILD, partition_key=image.partition_key, instance=instance,
-                                  resources=pipeline_resources, run_config=config, raise_on_error=False)
+                                  resources=resources, run_config=config, raise_on_error=False,
+                                  tags=image.to_run_tags())
 
         base = {op: BASE_MS for op in STUDENT_OPERATIONS}
         p50s = []

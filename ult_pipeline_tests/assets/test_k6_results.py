@@ -51,6 +51,13 @@ def test_a_short_run_materializes_with_exact_per_operation_results(instance, pip
     assert meta["fingerprint"]["k6_version"].startswith("k6 v1.1.0")
     assert meta["fingerprint"]["dataset_hash"] == meta["dataset_hash"]
     assert meta["requests"] == 8 * meta["iterations"]
+    # Recorded in the history store, where the analysis reads it: rows, totals, data volume, fingerprint.
+    store = pipeline_resources["results_store"].history_store()
+    stored = store.summary("b1")
+    assert stored["requests"] == meta["requests"] and stored["students"] > 0 and stored["interrupted"] is False
+    assert stored["scripts_hash"] == meta["scripts_hash"] and stored["load_profile"] == meta["fingerprint"]["load_profile"]
+    history, _ = store.load()
+    assert {"me", "userNode"} <= set(history.loc[history["build"] == "b1", "operation"])
 
 
 def test_crossed_thresholds_are_a_result_with_a_failing_check(instance, pipeline_resources, sandbox_settings):
@@ -97,3 +104,5 @@ def test_cancelling_keeps_partial_results_and_leaves_no_k6(instance, pipeline_re
     assert records, "the partial results were not recorded"
     meta = records[0].asset_materialization.metadata
     assert meta["interrupted"].value is True and meta["requests"].value > 0
+    # Partial results stay in the results folder, out of the history.
+    assert pipeline_resources["results_store"].history_store().summary("b3") is None

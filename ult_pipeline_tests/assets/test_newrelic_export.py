@@ -3,6 +3,7 @@ its check fails with the reason, and `ult newrelic send` delivers the stored pay
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import dagster as dg
 import pytest
 
 from ult_pipeline.assets.newrelic_export import NEWRELIC_DELIVERED, newrelic_export
+from ult_pipeline.build import Build
 from ult_pipeline.newrelic.payload import PAYLOAD_FILE
 from ult_pipeline.partitions import builds_partitions
 from ult_pipeline.resources.newrelic import NewRelicResource
@@ -37,13 +39,13 @@ def fake_ab_confirmation() -> dict:
     return {"verdict": "not_regressed"}
 
 
-def export(tmp_path, newrelic: NewRelicResource) -> dg.ExecuteInProcessResult:
+def export(tmp_path, newrelic: NewRelicResource, tags: dict | None = None) -> dg.ExecuteInProcessResult:
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("builds", [PARTITION])
         return dg.materialize(
             [fake_k6_results, fake_ab_confirmation, newrelic_export], partition_key=PARTITION, instance=instance,
             resources={"newrelic": newrelic, "results_store": ResultsStoreResource(base_dir=str(tmp_path))},
-            raise_on_error=False,
+            raise_on_error=False, tags=tags,
         )
 
 
@@ -93,3 +95,14 @@ def test_without_a_key_the_check_passes_and_the_payload_waits(tmp_path):
     [check] = result.get_asset_check_evaluations()
     assert check.passed and "ult newrelic send" in check.description
     assert (tmp_path / PARTITION / PAYLOAD_FILE).exists()
+
+
+def test_the_image_is_the_runs_build_else_the_partition_keys_tag(tmp_path):
+    build = Build.of("v9.9.9", "sha256:abcdef012345" + "0" * 52, "2026-11-01T12:00:00Z")
+    assert build.key == PARTITION
+    export(tmp_path / "tagged", NewRelicResource(), tags=build.to_run_tags())
+    export(tmp_path / "by-hand", NewRelicResource())
+    tagged, by_hand = (json.loads((tmp_path / where / PARTITION / PAYLOAD_FILE).read_text())["events"]
+                       for where in ("tagged", "by-hand"))
+    assert {(e["imageTag"], e["imageDigest"]) for e in tagged} == {("v9.9.9", build.digest)}
+    assert {(e["imageTag"], e["imageDigest"]) for e in by_hand} == {("v9.9.9", "")}

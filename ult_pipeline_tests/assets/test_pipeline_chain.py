@@ -26,6 +26,7 @@ from ult_pipeline.assets.telemetry_gap import COVERS_EVERY_OPERATION, telemetry_
 from ult_pipeline.assets.trend_report import trend_report
 from ult_pipeline.aws.images import list_images
 from ult_pipeline.resources.newrelic import NewRelicResource
+from ult_pipeline.resources.target import ResultsStoreResource
 from ult_pipeline.sandbox import aws as sandbox_aws
 from ult_pipeline.sandbox import manager
 from ult_pipeline.sandbox.service_process import ServiceKnobs
@@ -47,7 +48,14 @@ def metadata(result, asset):
 
 
 @pytest.fixture(scope="module")
-def chain(pipeline_resources, sandbox_settings, results_base):
+def chain_results(results_base):
+    """This module's results store: its history holds these three builds only."""
+    return results_base / "chain"
+
+
+@pytest.fixture(scope="module")
+def chain(pipeline_resources, sandbox_settings, chain_results):
+    resources = {**pipeline_resources, "results_store": ResultsStoreResource(base_dir=str(chain_results))}
     builds = [("c1.0.0", ServiceKnobs()), ("c1.0.1", ServiceKnobs()),
               ("c1.1.0", ServiceKnobs(latency_pct={SLOW: 30}, latency_ms={SLOW: 3},
                                       no_telemetry=frozenset({SLOW})))]
@@ -64,12 +72,13 @@ def chain(pipeline_resources, sandbox_settings, results_base):
             if i == 2:
                 nr.script(429, headers={"Retry-After": "1"})
             before = len(nr.accepted("events"))
+            # Tagged with the build as the sensor tags its runs.
             result = dg.materialize(PER_BUILD, partition_key=image.partition_key, instance=instance,
-                                    resources={**pipeline_resources, "newrelic": newrelic}, run_config=RUN_CONFIG,
-                                    raise_on_error=False)
+                                    resources={**resources, "newrelic": newrelic}, run_config=RUN_CONFIG,
+                                    raise_on_error=False, tags=image.to_run_tags())
             results[tag] = {"result": result, "partition": image.partition_key,
                             "events": [e for r in nr.accepted("events")[before:] for e in r.json]}
-        report = dg.materialize([trend_report], instance=instance, resources=pipeline_resources)
+        report = dg.materialize([trend_report], instance=instance, resources=resources)
         logs = json.dumps([str(e) for r in results.values() for e in instance.all_logs(r["result"].run_id)])
         yield results, report, nr, logs
     manager.restart_service(sandbox_settings, ServiceKnobs())
@@ -123,7 +132,7 @@ def test_one_run_event_and_one_event_per_operation_with_the_builds_attributes(ch
     assert len([e for e in results["c1.1.0"]["events"] if e["eventType"] == "UltLoadTestRun"]) == 1
 
 
-def test_without_a_key_the_payload_is_stored_and_ult_newrelic_send_delivers_it(chain, results_base):
+def test_without_a_key_the_payload_is_stored_and_ult_newrelic_send_delivers_it(chain, chain_results):
     results, _, _, logs = chain
     first = metadata(results["c1.0.0"]["result"], "newrelic_export")
     assert first["status"] == "skipped: no New Relic key" and results["c1.0.0"]["events"] == []
@@ -131,7 +140,7 @@ def test_without_a_key_the_payload_is_stored_and_ult_newrelic_send_delivers_it(c
         sent = subprocess.run(
             [sys.executable, "-m", "ult_pipeline.cli", "newrelic", "send", results["c1.0.0"]["partition"],
              "--endpoint", later.base_url], capture_output=True, text=True, timeout=60,
-            env={**os.environ, "ULT_RESULTS_DIR": str(results_base), "ULT_NEWRELIC_LICENSE_KEY": "lic-later-456",
+            env={**os.environ, "ULT_RESULTS_DIR": str(chain_results), "ULT_NEWRELIC_LICENSE_KEY": "lic-later-456",
                  "ULT_NEWRELIC_ACCOUNT_ID": "4242"})
         assert sent.returncode == 0, sent.stderr
         delivered = later.received_events()
@@ -147,3 +156,5 @@ def test_the_trend_report_shows_every_build(chain):
     assert mat.metadata["builds"].value == 3
     assert all(tag in html for tag in ("c1.0.0", "c1.0.1", "c1.1.0"))
     assert "regressed" in html
+    # The telemetry table comes from the files telemetry_gap wrote.
+    assert "missing server-side" in html

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 
 import dagster as dg
+import pandas as pd
 import pytest
 
-from ult_pipeline.assets.ab_confirmation import NO_REGRESSION
-from ult_pipeline.demo.run import BUILDS, HOME_MARKER, DemoHomeError, build_line, prepare_home
+from ult_pipeline.analysis.history import rows_from_operations
+from ult_pipeline.assets.ab_confirmation import NO_REGRESSION, VERDICT_FILE
+from ult_pipeline.assets.telemetry_gap import store_gaps
+from ult_pipeline.demo.run import BUILDS, HOME_MARKER, DemoHomeError, baseline_p50, build_line, prepare_home
+from ult_pipeline.resources.target import ResultsStoreResource
 
 
 @dg.asset(check_specs=[dg.AssetCheckSpec("newrelic_delivered", asset="exported"),
@@ -50,6 +55,34 @@ def test_a_clean_build_line_has_no_problems():
         result = dg.materialize([fine], instance=instance)
         line = build_line(BUILDS[0], "p", instance.get_run_by_id(result.run_id), instance, 1.0)
     assert " SUCCESS " in line and "failed" not in line and "check " not in line
+
+
+def record(results, build: str, p50: float, hour: int) -> None:
+    ops = [{"operation": "userNode", "p50": p50, "p95": 2 * p50, "p99": 3 * p50, "error_rate": 0.0, "rate": 5.0}]
+    pushed = f"2026-11-01T{hour:02d}:00:00Z"
+    results.history_store().record(
+        {"build": build, "pushed_at": pushed, "requests": 1234, "p95_ms": 4.56, "error_rate": 0.0012,
+         "students": 40}, pd.DataFrame(rows_from_operations(build, pushed, ops)))
+
+
+def test_the_build_line_and_the_baseline_come_from_the_pipelines_files(tmp_path):
+    results = ResultsStoreResource(base_dir=str(tmp_path))
+    for hour, (build, p50) in enumerate((("v1.0.0-abc", 2.0), ("v1.0.1-abc", 4.0), ("v1.0.2-abc", 9.0))):
+        record(results, build, p50, hour)
+    assert baseline_p50(tmp_path, ["v1.0.0-abc", "v1.0.1-abc"], "userNode") == 3.0
+    assert baseline_p50(tmp_path / "empty", ["v1.0.0-abc"], "userNode") is None
+    folder = results.partition_dir("v1.0.2-abc")
+    (folder / VERDICT_FILE).write_text(json.dumps({
+        "verdict": "regressed (suspected)", "regressed_operations": "userNode", "inconclusive": "me (could only see "
+        "changes above 42 %)", "confirmation": "switched off (userNode worth a re-run)", "operations": []}))
+    store_gaps(folder, "v1.0.2-abc", "userNode (missing server-side)", [])
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([fine], instance=instance)
+        line = build_line(BUILDS[0], "v1.0.2-abc", instance.get_run_by_id(result.run_id), instance, 1.0, tmp_path)
+    assert "1234 requests, p95 4.6 ms, errors 0.12%" in line
+    assert "verdict: regressed (suspected) [userNode]" in line and "inconclusive: me (could only see" in line
+    assert "A/B: switched off (userNode worth a re-run)" in line
+    assert "telemetry gaps: userNode (missing server-side)" in line
 
 
 def test_a_home_the_demo_made_is_stopped_then_deleted(tmp_path):
