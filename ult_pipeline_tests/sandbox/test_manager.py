@@ -81,10 +81,13 @@ def test_up_status_down_through_the_cli(own_home):
     down = ult("sandbox", "down", env=env)
     assert down.returncode == 0, down.stderr
     assert "sandbox service" in down.stdout and "embedded PostgreSQL" in down.stdout and "moto_server" in down.stdout
-    time.sleep(0.5)
-    assert not psutil.pid_exists(status["service_pid"]) or not manager.service_process.is_service_process(
-        status["service_pid"]
-    )
+    def service_gone() -> bool:
+        pid = status["service_pid"]
+        return not psutil.pid_exists(pid) or not manager.service_process.is_service_process(pid)
+    deadline = time.monotonic() + 10
+    while not service_gone() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert service_gone()
     assert not postgres.is_running(home / "pgdata")
     assert ult("sandbox", "down", env=env).stdout.strip() == "nothing was running"
 
