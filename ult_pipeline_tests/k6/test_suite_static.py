@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from ult_pipeline.loadtest.profiles import LOAD_PROFILES, duration_seconds
+
 ROOT = Path(__file__).resolve().parents[2]
 SUITE = ROOT / "k6"
 MAIN = SUITE / "main.js"
@@ -171,3 +173,14 @@ def test_every_operation_has_its_own_document():
     assert set(documents) == set(STUDENT_OPERATIONS + TEACHER_OPERATIONS)
     for name, text in documents.items():
         assert f"query {name}" in text, name
+
+
+@pytest.mark.parametrize("name", sorted(LOAD_PROFILES))
+def test_python_owns_the_load_profiles_and_k6_runs_them_whole(identities, name):
+    """What the pipeline passes (`LoadProfile.k6_env`) is the whole profile; k6's own table of
+    profiles, used only by runs by hand, must not disagree with it."""
+    profile = LOAD_PROFILES[name]
+    for env in (profile.k6_env(), {"ULT_PROFILE": name}):
+        (scenario,) = _options(identities, **env)["scenarios"].values()
+        assert (scenario["rate"], duration_seconds(scenario["duration"]), scenario["preAllocatedVUs"],
+                scenario["maxVUs"]) == (profile.rate, profile.seconds, profile.pre_allocated_vus, profile.max_vus), env
