@@ -92,16 +92,18 @@ def test_every_build_materializes(chain):
     assert report.success
 
 
-def test_the_slow_build_is_regressed_on_the_slowed_operation_only(chain):
+def test_the_slow_build_is_regressed_on_the_slowed_operation(chain):
     results, _, _, _ = chain
     rebuild = metadata(results["c1.0.1"]["result"], "ab_confirmation")
     assert rebuild["regressed_operations"] == "none"
     slow = metadata(results["c1.1.0"]["result"], "ab_confirmation")
-    # Regressed on the slowed operation only, or (12-s runs on two builds of history) inconclusive on it
-    # with a minimum detectable change above the step: never unchanged, never another operation.
+    # Regressed on the slowed operation, or (12-s runs on two builds of history) inconclusive on it with a
+    # minimum detectable change above the step: never unchanged. Without A/B re-runs (off here), a busy
+    # host can make another operation look worse on two builds of history too, so only the slowed
+    # operation is asserted on; "that one only" is what the A/B tests and the demo's --confirm check.
     hidden = re.search(rf"{SLOW} \(could only see changes above (\d+) %\)", slow["inconclusive"])
-    assert slow["regressed_operations"] == SLOW or (
-        slow["regressed_operations"] == "none" and hidden and int(hidden.group(1)) > 30), slow
+    assert SLOW in slow["regressed_operations"].split(", ") or (
+        SLOW not in slow["regressed_operations"] and hidden and int(hidden.group(1)) > 30), slow
     checks = {c.check_name: c for c in results["c1.1.0"]["result"].get_asset_check_evaluations()}
     assert not checks[NO_REGRESSION].passed
 
