@@ -50,7 +50,7 @@ class HistoryStoreWarning(UserWarning):
 
 def safe_key(build: str) -> str:
     """The file name stem of a build: letters, digits, `-`, `_` and `.` kept, anything else `_`
-    (the same rule as the results store's partition folders)."""
+    (the results store's partition folders use it too)."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in build)
 
 

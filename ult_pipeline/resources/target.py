@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from ult_pipeline.analysis.history_store import HistoryStore
+from ult_pipeline.analysis.history_store import HistoryStore, safe_key
 from ult_pipeline.seeding.identities import DEV_ISSUER, DEV_SECRET, TokenSigner
 from ult_pipeline.target_api.client import GraphQLClient
 from ult_pipeline.target_db.statistics import refresh_statistics
@@ -71,8 +71,7 @@ class ResultsStoreResource(dg.ConfigurableResource):
     base_dir: str = "~/.ult/results"
 
     def partition_dir(self, partition_key: str) -> Path:
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in partition_key)
-        path = Path(self.base_dir).expanduser() / safe
+        path = Path(self.base_dir).expanduser() / safe_key(partition_key)
         path.mkdir(parents=True, exist_ok=True)
         return path
 
