@@ -92,6 +92,13 @@ def _number(env: Mapping[str, str], name: str, kind: type):
         raise ValueError(f"${name}={value!r} is not a {'whole number' if kind is int else 'number'}") from None
 
 
+def _positive(env: Mapping[str, str], name: str) -> int:
+    value = _number(env, name, int)
+    if value is None or value < 1:
+        raise ValueError(f"${name}={setting(env, name)!r} must be a whole number of at least 1")
+    return value
+
+
 @dataclass(frozen=True)
 class PipelineSettings:
     dataset_profile: str = "standard"
@@ -116,7 +123,7 @@ class PipelineSettings:
             load_rate=_number(env, "ULT_LOAD_RATE", float),
             scenario=setting(env, "ULT_SCENARIO"),
             ecr_repository=setting(env, "ULT_ECR_REPOSITORY"),
-            sensor_interval_s=_number(env, "ULT_SENSOR_INTERVAL_S", int),
+            sensor_interval_s=_positive(env, "ULT_SENSOR_INTERVAL_S"),
             confirm_regressions=setting(env, "ULT_CONFIRM_REGRESSIONS") not in ("0", "false", "no"),
         )
 

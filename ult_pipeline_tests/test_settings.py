@@ -49,3 +49,9 @@ def test_empty_is_unset_and_numbers_name_their_variable():
     assert PipelineSettings.from_env({"ULT_LOAD_RATE": "5"}).load_rate == 5.0
     with pytest.raises(ValueError, match=r"ULT_SENSOR_INTERVAL_S='often' is not a whole number"):
         PipelineSettings.from_env({"ULT_SENSOR_INTERVAL_S": "often"})
+
+
+def test_a_sensor_interval_below_one_second_is_refused():
+    for value in ("0", "-5"):
+        with pytest.raises(ValueError, match="ULT_SENSOR_INTERVAL_S.*at least 1"):
+            PipelineSettings.from_env({"ULT_SENSOR_INTERVAL_S": value})

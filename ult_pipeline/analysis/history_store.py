@@ -135,7 +135,7 @@ class HistoryStore:
             return None
         try:
             summary["pushed_at"] = pushed_at_utc(summary.get("pushed_at"))
-        except (ValueError, TypeError) as err:
+        except (ValueError, TypeError, OverflowError) as err:
             self._skip(path, f"no usable pushed_at ({err})")
             return None
         return summary

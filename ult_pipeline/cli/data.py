@@ -32,7 +32,10 @@ def sandbox_target(home: str | None = None):
     from ult_pipeline.sandbox import manager  # the sandbox extra: only when no --target is given
     from ult_pipeline.sandbox.settings import SandboxSettings
 
-    settings = SandboxSettings.from_env(home=home)
+    try:
+        settings = SandboxSettings.from_env(home=home)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from None
     status = manager.status(settings)
     if not status.service_healthy:
         raise click.ClickException(
@@ -183,7 +186,10 @@ def wipe_command(ctx, dsn, environment, strategy, sql_file, db_schema, target) -
         from ult_pipeline.sandbox import manager
         from ult_pipeline.sandbox.settings import SandboxSettings
 
-        settings = SandboxSettings.from_env()
+        try:
+            settings = SandboxSettings.from_env()
+        except ValueError as err:
+            raise click.ClickException(str(err)) from None
         status = manager.status(settings)
         if status.dsn != dsn:
             raise click.ClickException(

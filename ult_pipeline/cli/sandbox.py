@@ -33,6 +33,14 @@ def _parse_pairs(values: tuple[str, ...], option: str) -> dict[str, float]:
     return parsed
 
 
+def _settings(**kwargs) -> SandboxSettings:
+    """SandboxSettings.from_env, with a bad setting (e.g. $ULT_SANDBOX_PORT=x) as a one-line error."""
+    try:
+        return SandboxSettings.from_env(**kwargs)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from None
+
+
 @click.group()
 def sandbox() -> None:
     """The local sandbox: embedded PostgreSQL and a sandbox user-service."""
@@ -48,7 +56,7 @@ def sandbox() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def up(home, port, latency_ms, latency_pct, no_telemetry, restart, as_json) -> None:
     """Start the sandbox (idempotent) and print its GraphQL URL."""
-    settings = SandboxSettings.from_env(home=home, port=port)
+    settings = _settings(home=home, port=port)
     knobs = None
     if latency_ms or latency_pct or no_telemetry:
         knobs = ServiceKnobs(
@@ -85,7 +93,7 @@ def up(home, port, latency_ms, latency_pct, no_telemetry, restart, as_json) -> N
 @click.option("--purge", is_flag=True, help="Also delete the state folder (database included).")
 def down(home, purge) -> None:
     """Stop what `ult sandbox up` started, and nothing else."""
-    stopped = manager.down(SandboxSettings.from_env(home=home), purge=purge)
+    stopped = manager.down(_settings(home=home), purge=purge)
     click.echo("stopped: " + ", ".join(stopped) if stopped else "nothing was running")
 
 
@@ -95,7 +103,7 @@ def down(home, purge) -> None:
               help="JSON with url, api_key, dsn (password masked) and more, for scripts.")
 def status(home, as_json) -> None:
     """Show the sandbox's URL, health and database."""
-    st = manager.status(SandboxSettings.from_env(home=home))
+    st = manager.status(_settings(home=home))
     if as_json:
         click.echo(json.dumps(st.to_public_json(), indent=2))
         return
@@ -114,7 +122,7 @@ def push(home, tag, latency_ms, latency_pct, no_telemetry) -> None:
     """Push an image TAG to the sandbox's ECR; its knobs play a slower or blinder build."""
     from ult_pipeline.sandbox import aws
 
-    settings = SandboxSettings.from_env(home=home)
+    settings = _settings(home=home)
     st = manager.status(settings)
     if not st.aws_running:
         raise click.ClickException("the sandbox's AWS (moto) is not running: start it with `ult sandbox up`")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import requests
 
+from ult_pipeline import processes
 from ult_pipeline.aws.clients import client
 from ult_pipeline.sandbox.service_process import ServiceKnobs
 
@@ -71,14 +72,20 @@ def start(port: int, log_path: Path, timeout: float = 15.0) -> int:
             stdin=subprocess.DEVNULL, env=env, start_new_session=True,
         )
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SandboxAwsError(f"moto_server exited with code {proc.returncode}; see {log_path}")
-        if is_up(port):
-            provision(port)
-            return proc.pid
-        time.sleep(0.1)
-    raise SandboxAwsError(f"moto_server did not answer on port {port} within {timeout:.0f} s; see {log_path}")
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise SandboxAwsError(f"moto_server exited with code {proc.returncode}; see {log_path}")
+            if is_up(port):
+                provision(port)
+                return proc.pid
+            time.sleep(0.1)
+        raise SandboxAwsError(f"moto_server did not answer on port {port} within {timeout:.0f} s; see {log_path}")
+    except BaseException:
+        # A failed start, or a stop (Ctrl-C, SIGTERM) while waiting: its pid is recorded nowhere yet,
+        # so nobody could stop it later and it would hold the port.
+        processes.stop_group(proc, grace_s=10.0)
+        raise
 
 
 def provision(port: int) -> None:

@@ -25,6 +25,19 @@ def _recorded_ports(home: Path) -> dict[str, int]:
             if name in ("service", "aws") and isinstance(entry, dict) and entry.get("port")}
 
 
+def _port(env, name: str, fallback: int) -> int:
+    value = setting(env, name)
+    if value is None:
+        return fallback
+    try:
+        port = int(value)
+    except ValueError:
+        port = 0
+    if not 0 < port < 65536:
+        raise ValueError(f"${name}={value!r} is not a port (a whole number from 1 to 65535)")
+    return port
+
+
 @dataclass(frozen=True)
 class SandboxSettings:
     home: Path
@@ -38,17 +51,19 @@ class SandboxSettings:
     @classmethod
     def from_env(cls, *, home: str | None = None, port: int | None = None, aws_port: int | None = None) -> SandboxSettings:
         """Ports: the argument, else the environment, else the ports of the sandbox running in this home
-        (so `ult run` after `ult sandbox up --port N` keeps N, also across a recreate wipe), else the default."""
+        (so `ult run` after `ult sandbox up --port N` keeps N, also across a recreate wipe), else the default.
+
+        Raises ValueError naming the variable when a port in the environment is not a whole number.
+        """
         env = os.environ
         home_path = Path(home or setting(env, "ULT_SANDBOX_HOME")).expanduser().resolve()
         recorded = _recorded_ports(home_path)
         return cls(
             home=home_path,
-            port=port if port is not None else int(setting(env, "ULT_SANDBOX_PORT")
-                                                   or recorded.get("service", DEFAULT_PORT)),
+            port=port if port is not None else _port(env, "ULT_SANDBOX_PORT", recorded.get("service", DEFAULT_PORT)),
             external_dsn=setting(env, "ULT_SANDBOX_DSN"),
-            aws_port=aws_port if aws_port is not None else int(setting(env, "ULT_SANDBOX_AWS_PORT")
-                                                               or recorded.get("aws", DEFAULT_AWS_PORT)),
+            aws_port=aws_port if aws_port is not None else _port(env, "ULT_SANDBOX_AWS_PORT",
+                                                                 recorded.get("aws", DEFAULT_AWS_PORT)),
         )
 
     @property

@@ -139,3 +139,15 @@ def test_the_summary_file_is_strict_json(tmp_path):
     stored = json.loads(path.read_text())
     assert stored["p95_ms"] is None and stored["pushed_at"] == (T0 + timedelta(hours=1)).isoformat()
     assert stored["load_profile"] == FINGERPRINT["load_profile"]
+
+
+def test_a_push_time_out_of_range_is_a_skipped_file_not_a_crash(tmp_path):
+    store = HistoryStore(tmp_path)
+    for i in (1, 2):
+        store.record(summary(f"v{i}-00000000000{i}", i), rows(f"v{i}-00000000000{i}"))
+    path = tmp_path / "v2-000000000002.json"
+    path.write_text(path.read_text().replace(json.loads(path.read_text())["pushed_at"], "x", 1)
+                    .replace('"x"', "1e300"))
+    with pytest.warns(HistoryStoreWarning, match="v2-000000000002.json"):
+        _, builds = store.load()
+    assert builds["build"].tolist() == ["v1-000000000001"]

@@ -253,3 +253,33 @@ def test_a_service_stopped_while_starting_is_not_left_behind(own_home):
     while [p for p in our_processes(home) if "sandbox_service" in " ".join(p.cmdline())] and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [p for p in our_processes(home) if "sandbox_service" in " ".join(p.cmdline())]
+
+
+def test_a_bad_port_setting_is_one_line_naming_the_variable(tmp_path):
+    result = ult("sandbox", "status", env={"ULT_SANDBOX_HOME": str(tmp_path), "ULT_SANDBOX_PORT": "x"})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "$ULT_SANDBOX_PORT='x' is not a port" in result.stderr
+
+
+def test_moto_stopped_while_starting_is_not_left_behind(tmp_path, monkeypatch):
+    from ult_pipeline.sandbox import aws
+
+    port = free_port()
+
+    def interrupted(_port):
+        raise KeyboardInterrupt  # what ult_pipeline.cli.signals raises on SIGTERM
+    monkeypatch.setattr(aws, "is_up", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        aws.start(port, tmp_path / "moto.log")
+
+    def ours() -> list[psutil.Process]:
+        found = []
+        for proc in psutil.process_iter(["cmdline"]):
+            cmdline = proc.info["cmdline"] or []
+            if any("moto_server" in part for part in cmdline) and str(port) in cmdline:
+                found.append(proc)
+        return found
+    deadline = time.monotonic() + 15
+    while ours() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not ours()
