@@ -10,6 +10,8 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+from ult_pipeline.settings import setting
+
 ENV_VAR = "ULT_USER_SERVICE_SCHEMA"
 _RELATIVE = Path("shared") / "user-service" / "schema.graphql"
 
@@ -20,7 +22,7 @@ class SchemaNotFoundError(FileNotFoundError):
 
 def find_schema_path() -> Path | None:
     """The SDL file, or None when neither the env var nor a shared folder names one."""
-    configured = os.environ.get(ENV_VAR)
+    configured = setting(os.environ, ENV_VAR)
     if configured:
         return Path(configured)
     starts = [Path.cwd(), Path(__file__).resolve().parent]

@@ -38,6 +38,9 @@ def test_no_module_reads_a_pipeline_variable_around_the_registry():
     offenders = []
     for path in (ROOT / "ult_pipeline").rglob("*.py"):
         text = path.read_text()
+        # Also `os.environ.get(SOME_CONSTANT)`: only the registry reads the environment by name.
+        for match in re.finditer(r"""os\.environ\.get\(\s*([A-Z_]+)\b""", text):
+            offenders.append(f"{path.relative_to(ROOT)}: os.environ.get({match.group(1)})")
         for match in re.finditer(r"""(?:environ\.get|env\.get|getenv|EnvVar)\(\s*["'](ULT_[A-Z_]+)""", text):
             if match.group(1) in VARIABLES and path.name != "settings.py":
                 offenders.append(f"{path.relative_to(ROOT)}: {match.group(1)}")

@@ -131,7 +131,7 @@ def seed(ctx, target, profile, seed, dsn, environment, strategy, no_wipe, concur
         environment = environment or sandbox_settings.environment
         strategy = strategy or RECREATE
     else:
-        api_key = os.environ.get(API_KEY_ENV)
+        api_key = setting(os.environ, API_KEY_ENV)
         if not api_key:
             raise click.ClickException(f"set ${API_KEY_ENV} to the target's API key (it is never taken on the command line)")
         strategy = strategy or IN_PLACE
@@ -201,7 +201,7 @@ def wipe_command(ctx, dsn, environment, strategy, sql_file, db_schema, target) -
         if target is None and status.service_healthy:
             client = GraphQLClient(status.url, api_key=status.api_key)
     if target is not None:
-        api_key = os.environ.get(API_KEY_ENV)
+        api_key = setting(os.environ, API_KEY_ENV)
         if not api_key:
             raise click.ClickException(f"set ${API_KEY_ENV} to the target's API key to prove the database behind --target")
         client = GraphQLClient(target, api_key=api_key)

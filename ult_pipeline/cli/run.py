@@ -26,6 +26,7 @@ from ult_pipeline.seeding.dataset import generate
 from ult_pipeline.seeding.identities import TokenSigner
 from ult_pipeline.seeding.profiles import PROFILES, get_profile
 from ult_pipeline.seeding.run import prepare
+from ult_pipeline.settings import setting
 from ult_pipeline.target_api.client import GraphQLClient
 from ult_pipeline.target_db.wipe import IN_PLACE, RECREATE
 
@@ -58,7 +59,7 @@ def run_command(ctx, target, profile, seed, load_profile, duration, rate, scenar
         target, api_key, sandbox_dsn, sandbox_settings = sandbox_target()
         dsn, environment, strategy = dsn or sandbox_dsn, environment or sandbox_settings.environment, RECREATE
     else:
-        api_key = os.environ.get(API_KEY_ENV) or ""
+        api_key = setting(os.environ, API_KEY_ENV) or ""
         if not api_key:
             raise click.ClickException(f"set ${API_KEY_ENV} to the target's API key")
         strategy = IN_PLACE
