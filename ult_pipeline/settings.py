@@ -81,8 +81,9 @@ def env_var(name: str):
     return dg.EnvVar(VARIABLES[name].name)
 
 
-def _number(env: Mapping[str, str], name: str, kind: type):
-    """``kind`` of registered variable ``name``, or a ValueError that names the variable and what it must be."""
+def number(env: Mapping[str, str], name: str, kind: type = int):
+    """``kind`` of registered variable ``name`` (None when unset and without default), or a ValueError
+    that names the variable and what it must be."""
     value = setting(env, name)
     if value is None:
         return None
@@ -93,7 +94,7 @@ def _number(env: Mapping[str, str], name: str, kind: type):
 
 
 def _positive(env: Mapping[str, str], name: str) -> int:
-    value = _number(env, name, int)
+    value = number(env, name, int)
     if value is None or value < 1:
         raise ValueError(f"${name}={setting(env, name)!r} must be a whole number of at least 1")
     return value
@@ -117,10 +118,10 @@ class PipelineSettings:
         env = os.environ if env is None else env
         return cls(
             dataset_profile=setting(env, "ULT_DATASET_PROFILE"),
-            dataset_seed=_number(env, "ULT_DATASET_SEED", int),
+            dataset_seed=number(env, "ULT_DATASET_SEED", int),
             load_profile=setting(env, "ULT_LOAD_PROFILE"),
             load_duration=setting(env, "ULT_LOAD_DURATION"),
-            load_rate=_number(env, "ULT_LOAD_RATE", float),
+            load_rate=number(env, "ULT_LOAD_RATE", float),
             scenario=setting(env, "ULT_SCENARIO"),
             ecr_repository=setting(env, "ULT_ECR_REPOSITORY"),
             sensor_interval_s=_positive(env, "ULT_SENSOR_INTERVAL_S"),

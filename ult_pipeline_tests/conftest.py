@@ -118,7 +118,6 @@ def results_base():
 def pipeline_resources(sandbox, sandbox_settings, results_base):
     """The pipeline's resources bound to the session's sandbox."""
     from ult_pipeline.resources.aws import AwsResource
-    from ult_pipeline.resources.deployer import SandboxDeployerResource
     from ult_pipeline.resources.k6 import K6RunnerResource
     from ult_pipeline.resources.target import (
         ResultsStoreResource,
@@ -128,6 +127,7 @@ def pipeline_resources(sandbox, sandbox_settings, results_base):
     )
     from ult_pipeline.resources.telemetry import SandboxTelemetryResource
     from ult_pipeline.sandbox import aws as sandbox_aws
+    from ult_pipeline.sandbox.deployer import SandboxDeployerResource
 
     sandbox_aws.ensure_credentials()
     return {

@@ -56,13 +56,3 @@ class EcsDeployerResource(TargetDeployerResource):
         ecs.update_service(cluster=self.cluster, service=self.service, forceNewDeployment=True)
         ecs.get_waiter("services_stable").wait(cluster=self.cluster, services=[self.service])
         wait_healthy(self.health_base_url, self.health_timeout_s)
-
-
-def __getattr__(name: str):
-    # Transitional: older callers imported the sandbox's deployer from here. Imported on access only,
-    # so importing this module never imports the sandbox.
-    if name == "SandboxDeployerResource":
-        from ult_pipeline.sandbox.deployer import SandboxDeployerResource
-
-        return SandboxDeployerResource
-    raise AttributeError(name)

@@ -22,7 +22,7 @@ from ult_pipeline.resources.target import (
     TokenSignerResource,
 )
 from ult_pipeline.resources.telemetry import NewRelicTelemetryResource, SandboxTelemetryResource
-from ult_pipeline.settings import env_var, setting
+from ult_pipeline.settings import env_var, number, setting
 
 ECS, SANDBOX = "ecs", "sandbox"
 TARGET_MODES = (ECS, SANDBOX)
@@ -34,16 +34,6 @@ def target_mode(env: Mapping[str, str]) -> str:
     if mode not in TARGET_MODES:
         raise ValueError(f"ULT_TARGET_MODE={mode!r}: use ecs (production, the default) or sandbox (the local sandbox)")
     return mode
-
-
-def _int(env: Mapping[str, str], name: str, fallback: int | None = None) -> int:
-    value = setting(env, name)
-    if value is None and fallback is not None:
-        return fallback
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}={value!r} is not a whole number") from None
 
 
 def resources_from_env(env: Mapping[str, str]) -> dict:
@@ -60,13 +50,13 @@ def resources_from_env(env: Mapping[str, str]) -> dict:
         from ult_pipeline.sandbox.settings import DEFAULT_AWS_PORT, DEFAULT_PORT
 
         deployer = SandboxDeployerResource(
-            home=setting(env, "ULT_SANDBOX_HOME"), port=_int(env, "ULT_SANDBOX_PORT", DEFAULT_PORT),
-            aws_port=_int(env, "ULT_SANDBOX_AWS_PORT", DEFAULT_AWS_PORT),
+            home=setting(env, "ULT_SANDBOX_HOME"), port=number(env, "ULT_SANDBOX_PORT") or DEFAULT_PORT,
+            aws_port=number(env, "ULT_SANDBOX_AWS_PORT") or DEFAULT_AWS_PORT,
         )
     region = setting(env, "ULT_NEWRELIC_REGION")
     if setting(env, "ULT_TELEMETRY_SOURCE") == "newrelic":
         telemetry = NewRelicTelemetryResource(
-            account_id=_int(env, "ULT_NEWRELIC_ACCOUNT_ID"), user_key=env_var("ULT_NEWRELIC_USER_KEY"),
+            account_id=number(env, "ULT_NEWRELIC_ACCOUNT_ID"), user_key=env_var("ULT_NEWRELIC_USER_KEY"),
             app_name=setting(env, "ULT_NEWRELIC_APP_NAME"), region=region,
         )
     else:
@@ -76,7 +66,7 @@ def resources_from_env(env: Mapping[str, str]) -> dict:
     newrelic = NewRelicResource(region=region, send_metrics=send_metrics)
     if setting(env, "ULT_NEWRELIC_LICENSE_KEY"):
         newrelic = NewRelicResource(
-            account_id=_int(env, "ULT_NEWRELIC_ACCOUNT_ID"), license_key=env_var("ULT_NEWRELIC_LICENSE_KEY"),
+            account_id=number(env, "ULT_NEWRELIC_ACCOUNT_ID"), license_key=env_var("ULT_NEWRELIC_LICENSE_KEY"),
             region=region, send_metrics=send_metrics, endpoint_base_url=setting(env, "ULT_NEWRELIC_ENDPOINT"),
         )
     return {
