@@ -147,10 +147,22 @@ PLANNED_S = 120  # far longer than the test waits: the run can only end by the s
 
 
 def _k6_children(pid: int) -> list[psutil.Process]:
+    """The k6 processes running the test under `pid`: `k6 run ... --address ...`.
+
+    Short-lived `k6 version` calls (and zombies, whose command line reads empty) are not it.
+    """
+    found = []
     try:
-        return [p for p in psutil.Process(pid).children(recursive=True) if p.name() == "k6"]
+        children = psutil.Process(pid).children(recursive=True)
     except psutil.Error:
         return []
+    for proc in children:
+        try:
+            if proc.name() == "k6" and "--address" in proc.cmdline():
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
 
 
 def _k6_against(url: str) -> list[psutil.Process]:
@@ -167,8 +179,11 @@ def _k6_against(url: str) -> list[psutil.Process]:
 
 def _k6_requests(k6: psutil.Process) -> int:
     """Requests k6 has sent so far, from its REST API (its --address)."""
-    cmdline = k6.cmdline()
-    address = cmdline[cmdline.index("--address") + 1]
+    try:
+        cmdline = k6.cmdline()
+        address = cmdline[cmdline.index("--address") + 1]
+    except (psutil.Error, ValueError, IndexError):
+        return 0  # gone or not the test's k6: counted as nothing sent yet
     try:
         data = requests.get(f"http://{address}/v1/metrics", timeout=2).json()["data"]
     except (requests.RequestException, ValueError, KeyError):
