@@ -39,6 +39,8 @@ VARIABLES: dict[str, Variable] = {v.name: v for v in (
     Variable("AWS_DEFAULT_REGION", "us-east-1", "AWS region"),
     # Results, telemetry, New Relic.
     Variable("ULT_RESULTS_DIR", "~/.ult/results", "folder of run results, identities and reports"),
+    Variable("ULT_RESULTS_URL", None, "where ULT_RESULTS_DIR is served over HTTP (links from the UI to reports; "
+             "`ult demo` serves it)"),
     Variable("ULT_SENSOR_INTERVAL_S", "30", "seconds between ECR sensor ticks"),
     Variable("ULT_TELEMETRY_SOURCE", "sandbox", "server-side telemetry: sandbox (/user/metrics) or newrelic"),
     Variable("ULT_NEWRELIC_ACCOUNT_ID", "0", "New Relic account id"),
