@@ -77,7 +77,8 @@ def resources_from_env(env: Mapping[str, str]) -> dict:
         "token_signer": TokenSignerResource(),
         "target_deployer": deployer,
         "telemetry_source": telemetry,
-        "results_store": ResultsStoreResource(base_dir=setting(env, "ULT_RESULTS_DIR")),
+        "results_store": ResultsStoreResource(base_dir=setting(env, "ULT_RESULTS_DIR"),
+                                              base_url=setting(env, "ULT_RESULTS_URL")),
         "k6_runner": K6RunnerResource(
             otlp_endpoint=setting(env, "ULT_OTLP_ENDPOINT"),
             otlp_headers=env_var("ULT_OTLP_HEADERS") if setting(env, "ULT_OTLP_HEADERS") else "",

@@ -2,6 +2,7 @@
 
 
 from pathlib import Path
+from urllib.parse import quote
 
 import dagster as dg
 from pydantic import Field
@@ -69,6 +70,17 @@ class ResultsStoreResource(dg.ConfigurableResource):
     """A folder per build partition for files that k6 and people read (identities, samples)."""
 
     base_dir: str = "~/.ult/results"
+    base_url: str | None = None  # where base_dir is served over HTTP (ULT_RESULTS_URL), for links from the UI
+
+    def url_of(self, path: Path) -> str | None:
+        """The HTTP URL of `path` (a file under base_dir) when base_url is set, else None.
+
+        Raises ValueError for a path outside base_dir (it is not served).
+        """
+        if not self.base_url:
+            return None
+        relative = Path(path).expanduser().resolve().relative_to(Path(self.base_dir).expanduser().resolve())
+        return self.base_url.rstrip("/") + "/" + "/".join(quote(part) for part in relative.parts)
 
     def partition_dir(self, partition_key: str) -> Path:
         path = Path(self.base_dir).expanduser() / safe_key(partition_key)
