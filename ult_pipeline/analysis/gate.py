@@ -25,7 +25,10 @@ from ult_pipeline.analysis.regression import (
     CONFIRMED,
     CONFIRMED_BY_AB,
     DEFAULT_GATE,
+    IMPROVED,
     INCONCLUSIVE,
+    INSUFFICIENT,
+    MIN_HISTORY,
     REGRESSED,
     UNCHANGED,
     GateConfig,
@@ -106,8 +109,10 @@ def not_comparable_operations(operations: list[str], why: str) -> pd.DataFrame:
                                  "trigger", "not_comparable"])
 
 
-def decide(operations: pd.DataFrame) -> GateDecision:
+def decide(operations: pd.DataFrame, config: GateConfig | None = None) -> GateDecision:
     """The gate's outcome from the operations' verdicts; the `__all__` row never counts.
+
+    `config` (the gate the verdicts were made with) only lets the summary name the tolerance.
 
     Operations all NOT_COMPARABLE (the build was not judged) neither fail nor warn, as with
     insufficient history; the summary says "not comparable: <which fingerprint fields changed>".
@@ -130,12 +135,27 @@ def decide(operations: pd.DataFrame) -> GateDecision:
     elif inconclusive:
         summary = f"inconclusive: {inconclusive}"
     else:
-        summary = verdict
+        summary = _quiet_summary(counted, verdict, config)
     if inconclusive and len(regressed):
         summary += f"; inconclusive: {inconclusive}"
     fails = bool(len(confirmed))
     warns = (bool(len(regressed)) and not fails) or bool(inconclusive)
     return GateDecision(verdict, fails, warns, names, summary)
+
+
+def _quiet_summary(counted: pd.DataFrame, verdict: str, config: GateConfig | None) -> str:
+    """One sentence for a build with nothing regressed and nothing inconclusive, e.g. "unchanged: no
+    operation slower beyond 3 %; each of 8 operations could see a 12 % change"."""
+    if verdict == INSUFFICIENT:
+        return f"{INSUFFICIENT}: fewer than {MIN_HISTORY} earlier builds to compare with; nothing judged"
+    beyond = f"beyond {config.tolerance_pct:g} %" if config is not None else "beyond the tolerance"
+    mdc = pd.to_numeric(counted.get("mdc_pct", pd.Series(dtype=float)), errors="coerce")
+    mdc = mdc[np.isfinite(mdc)]
+    seen = f"; each of {len(counted)} operations could see a {float(mdc.max()):.0f} % change" if len(mdc) else ""
+    if verdict == IMPROVED:
+        faster = ", ".join(counted.loc[counted["verdict"] == IMPROVED, "operation"])
+        return f"{IMPROVED}: {faster} faster; no operation slower {beyond}{seen}"
+    return f"{verdict}: no operation slower {beyond}{seen}"
 
 
 def representative_baseline(history: pd.DataFrame, candidate: str, operations: list[str], metric: str = "p50",

@@ -19,11 +19,11 @@ import pandas as pd
 from pydantic import Field
 
 from ult_pipeline.analysis.ab import AbRun, Confirmation, PairConfig, confirm_operations
-from ult_pipeline.analysis.gate import NOT_COMPARABLE, apply_confirmation, decide
+from ult_pipeline.analysis.gate import NOT_COMPARABLE, GateDecision, apply_confirmation, decide
 from ult_pipeline.analysis.history import ALL_OPERATIONS
 from ult_pipeline.analysis.regression import LATENCY, GateConfig, inconclusive_detail
 from ult_pipeline.analysis.sampling import sampling_errors
-from ult_pipeline.assets.regression_comparison import verdict_table
+from ult_pipeline.assets.presentation import build_entries, verdict_table
 from ult_pipeline.assets.target_deployment import build_of
 from ult_pipeline.loadtest.profiles import LoadProfile
 from ult_pipeline.loadtest.run import json_safe, run_load_test
@@ -84,10 +84,10 @@ def ab_run(pair: int, role: str, operations: pd.DataFrame, requests_path: Path) 
 
 def final_verdict(build: str, operations: pd.DataFrame, confirmation: str = "not needed",
                   ab_baseline: str | None = None, ab_runs: list[dict] | None = None,
-                  ab_results: dict[str, Confirmation] | None = None) -> dict:
+                  ab_results: dict[str, Confirmation] | None = None, gate: GateConfig | None = None) -> dict:
     """The build's final verdict as stored (`verdict.json`) and passed on: verdict, summary, per-operation
     rows (change points included), and what the A/B re-runs did."""
-    decision = decide(operations)
+    decision = decide(operations, gate)
     return {
         "build": build, "verdict": decision.verdict, "summary": decision.summary, "fails": decision.fails,
         "regressed_operations": ", ".join(decision.regressed) or "none",
@@ -175,25 +175,40 @@ def ab_confirmation(
             f"{op}: {'confirmed' if r.confirmed else 'cleared'} by A/B on {metric_of[op]} "
             f"({r.change_pct:+.1f} %, p={r.p_value:.2g}, {r.pairs} pairs vs {baseline_build})"
             for op, r in results.items())
-    decision = decide(operations)
-    final = final_verdict(build, operations, status, baseline_build, runs_table, results)
+    decision = decide(operations, gate)
+    final = final_verdict(build, operations, status, baseline_build, runs_table, results, gate)
     store_verdict(folder, final)
-    metadata = {
-        "verdict": decision.verdict,
-        "summary": decision.summary,
-        "regressed_operations": final["regressed_operations"],
-        "inconclusive": final["inconclusive"],
-        "confirmation": status,
-        "operations": verdict_table(operations),
-    }
+    metadata = ab_metadata(final, operations, regression_comparison.get("metrics"), gate, context.run.tags)
     if runs_table:
         metadata["ab_runs"] = dg.MetadataValue.table(
-            records=[dg.TableRecord({k: ("" if v is None else v) for k, v in row.items()}) for row in runs_table],
+            records=[dg.TableRecord({k: ("" if v is None else (round(v, 2) if k == "value_ms" else v))
+                                     for k, v in row.items()}) for row in runs_table],
             schema=dg.TableSchema(columns=[dg.TableColumn(c, "float" if c == "value_ms" else
                                                           ("int" if c == "pair" else "string"))
                                            for c in runs_table[0]]))
     yield dg.Output(final, metadata=metadata)
-    yield dg.AssetCheckResult(
+    yield no_regression_result(decision)
+
+
+def ab_metadata(final: dict, operations: pd.DataFrame, metrics: list[dict] | None, gate: GateConfig,
+                run_tags: dict[str, str] | None = None) -> dict:
+    """The build's final verdict page, in reading order: the verdict, the regressed operations, the
+    build, the summary, then the per-operation table (display only: nothing reads it back)."""
+    return {
+        "verdict": final["verdict"],
+        "regressed_operations": final["regressed_operations"],
+        **build_entries(final["build"], run_tags),
+        "summary": final["summary"],
+        "inconclusive": final["inconclusive"],
+        "confirmation": final["confirmation"],
+        "operations": verdict_table(operations, metrics, gate),
+    }
+
+
+def no_regression_result(decision: GateDecision) -> dg.AssetCheckResult:
+    """The gate's outcome as the `no_regression` check: ERROR on a confirmed regression, WARN on a
+    suspected one or an inconclusive operation, passed otherwise; the summary is its description."""
+    return dg.AssetCheckResult(
         check_name=NO_REGRESSION, passed=not (decision.fails or decision.warns),
         severity=dg.AssetCheckSeverity.ERROR if decision.fails else dg.AssetCheckSeverity.WARN,
         metadata={"verdict": decision.verdict, "summary": decision.summary},

@@ -4,14 +4,24 @@ A complete run is recorded in the history store (`ResultsStoreResource.history_s
 analysis reads the history across builds; the asset's metadata is for people only.
 """
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from ult_pipeline.analysis.history import rows_from_operations
+from ult_pipeline.analysis.history import ALL_OPERATIONS, rows_from_operations
 from ult_pipeline.analysis.history_store import HistoryStore
+from ult_pipeline.assets.presentation import (
+    ERROR_PCT_DECIMALS,
+    MS_DECIMALS,
+    PCT_DECIMALS,
+    build_entries,
+    finite,
+    metric_key_part,
+    operation_label,
+)
 from ult_pipeline.build import Build, tag_of
 from ult_pipeline.loadtest.profiles import get_load_profile
 from ult_pipeline.loadtest.run import LoadTestResult, run_load_test
@@ -33,41 +43,85 @@ class K6ResultsConfig(dg.Config):
     duration: str | None = Field(default=None, description="e.g. 60s, 10m")
 
 
+# Columns of the operations table: (name shown, column of `LoadTestResult.operations`, scale, decimals).
+# Error and check rates are fractions there, percent here; latencies are milliseconds.
+OPERATION_COLUMNS = (
+    ("error_rate_pct", "error_rate", 100.0, ERROR_PCT_DECIMALS), ("p50_ms", "p50", 1.0, MS_DECIMALS),
+    ("p95_ms", "p95", 1.0, MS_DECIMALS), ("p99_ms", "p99", 1.0, MS_DECIMALS), ("p90_ms", "p90", 1.0, MS_DECIMALS),
+    ("max_ms", "max", 1.0, MS_DECIMALS), ("requests", "count", 1.0, 0), ("rate_per_s", "rate", 1.0, MS_DECIMALS),
+    ("check_pass_rate_pct", "check_pass_rate", 100.0, PCT_DECIMALS),
+)
+# Per-operation numbers as metadata of their own (`p95_ms/userNode`): Dagster's Plots tab draws each
+# across the partitions (builds).
+PLOTTED = (("p50_ms", "p50", 1.0), ("p95_ms", "p95", 1.0), ("p99_ms", "p99", 1.0), ("error_rate_pct", "error_rate", 100.0))
+
+
 def operations_table(result: LoadTestResult) -> dg.TableMetadataValue:
-    columns = ["operation", "count", "rate", "error_rate", "p50", "p90", "p95", "p99", "max", "check_pass_rate"]
-    # An operation whose requests all failed has no latency (failed requests are never latencies):
-    # its cells are left out, never 0, which the history would read as a fast build.
-    records = [
-        dg.TableRecord({c: (round(float(r[c]), 3) if c != "operation" else r[c]) for c in columns
-                        if c == "operation" or pd.notna(r[c])})
-        for r in result.operations.to_dict(orient="records")
-    ]
-    schema = dg.TableSchema(columns=[
-        dg.TableColumn(c, "string" if c == "operation" else "float") for c in columns
-    ])
+    """One row per operation (the load mix last): `operation`, then `OPERATION_COLUMNS`, rounded.
+
+    An operation whose requests all failed has no latency (failed requests are never latencies):
+    its cells are left out, never 0, which the history would read as a fast build.
+    """
+    records = []
+    for row in _operation_rows(result):
+        cells: dict = {"operation": operation_label(row["operation"])}
+        for name, column, scale, decimals in OPERATION_COLUMNS:
+            value = finite(row.get(column))
+            if value is not None:
+                cells[name] = int(value) if name == "requests" else round(value * scale, decimals)
+        records.append(dg.TableRecord(cells))
+    schema = dg.TableSchema(columns=[dg.TableColumn("operation", "string"), *(
+        dg.TableColumn(name, "int" if name == "requests" else "float") for name, *_ in OPERATION_COLUMNS)])
     return dg.MetadataValue.table(records=records, schema=schema)
 
 
-def result_metadata(result: LoadTestResult) -> dict:
+def _operation_rows(result: LoadTestResult) -> list[dict]:
+    rows = result.operations.to_dict(orient="records")
+    return sorted(rows, key=lambda r: r["operation"] == ALL_OPERATIONS)
+
+
+def plotted_metadata(result: LoadTestResult) -> dict[str, dg.FloatMetadataValue]:
+    """`p50_ms/<operation>`, `p95_ms/<operation>`, `p99_ms/<operation>`, `error_rate_pct/<operation>`
+    (operation `all` for the load mix) as floats; a key is left out when the value does not exist."""
+    out = {}
+    for name, column, scale in PLOTTED:
+        for row in _operation_rows(result):
+            value = finite(row.get(column))
+            if value is not None:
+                decimals = ERROR_PCT_DECIMALS if name == "error_rate_pct" else MS_DECIMALS
+                out[f"{name}/{metric_key_part(row['operation'])}"] = dg.FloatMetadataValue(round(value * scale, decimals))
+    return out
+
+
+def result_metadata(result: LoadTestResult, partition_key: str | None = None,
+                    run_tags: Mapping[str, str] | None = None) -> dict:
+    """The k6_results page: the build, the run's totals (ms, %, per second), the operations table,
+    the run's identity (fingerprint), then one number per operation and metric for the Plots tab."""
     totals = result.totals()
-    return {
-        "operations": operations_table(result),
+    metadata: dict = {**build_entries(partition_key, run_tags)}
+    if result.interrupted:  # said first when true (the key keeps this place when updated below)
+        metadata["interrupted"] = True
+    p95, p99 = finite(totals["p95_ms"]), finite(totals["p99_ms"])
+    metadata.update({
         "requests": totals["requests"],
-        "error_rate": dg.FloatMetadataValue(float(totals["error_rate"])),
-        "p95_ms": dg.FloatMetadataValue(round(float(totals["p95_ms"]), 3)),
-        "p99_ms": dg.FloatMetadataValue(round(float(totals["p99_ms"]), 3)),
+        "error_rate_pct": dg.FloatMetadataValue(round(float(totals["error_rate"]) * 100.0, ERROR_PCT_DECIMALS)),
+        **({"p95_ms": dg.FloatMetadataValue(round(p95, MS_DECIMALS))} if p95 is not None else {}),
+        **({"p99_ms": dg.FloatMetadataValue(round(p99, MS_DECIMALS))} if p99 is not None else {}),
+        "target_rate_per_s": dg.FloatMetadataValue(float(result.target_rate)),
+        "achieved_rate_per_s": dg.FloatMetadataValue(round(float(result.achieved_rate), 3)),
         "iterations": totals["iterations"],
-        "target_rate": dg.FloatMetadataValue(float(result.target_rate)),
-        "achieved_rate": dg.FloatMetadataValue(round(float(result.achieved_rate), 3)),
         "dropped_iterations": totals["dropped_iterations"],
+        "operations": operations_table(result),
         "interrupted": result.interrupted,
         "thresholds_crossed": result.k6.thresholds_crossed,
+        "results_dir": dg.MetadataValue.path(str(result.ingested.requests_path.parent)),
         "fingerprint": dg.MetadataValue.json(result.fingerprint),
         "dataset_hash": result.fingerprint["dataset_hash"],
         "scripts_hash": result.fingerprint["scripts_hash"],
         "k6_version": result.fingerprint["k6_version"],
-        "results_dir": dg.MetadataValue.path(str(result.ingested.requests_path.parent)),
-    }
+    })
+    metadata.update(plotted_metadata(result))
+    return metadata
 
 
 def checks(result: LoadTestResult) -> list[dg.AssetCheckResult]:
@@ -80,8 +134,11 @@ def checks(result: LoadTestResult) -> list[dg.AssetCheckResult]:
         ),
         dg.AssetCheckResult(
             check_name=NO_DROPPED_ITERATIONS, passed=rate_ok,
-            metadata={"target_rate": result.target_rate, "achieved_rate": round(result.achieved_rate, 3),
+            metadata={"target_rate_per_s": result.target_rate, "achieved_rate_per_s": round(result.achieved_rate, 3),
                       "dropped_iterations": result.ingested.dropped_iterations},
+            description=None if rate_ok else (
+                f"{result.ingested.dropped_iterations} iterations dropped; {result.achieved_rate:.2f} of "
+                f"{result.target_rate:g} iterations/s achieved (the load generator or the target could not keep up)"),
         ),
         dg.AssetCheckResult(check_name=RUN_COMPLETE, passed=not result.interrupted,
                             metadata={"exit_code": result.k6.exit_code}),
@@ -151,7 +208,7 @@ def k6_results(
     def keep_partial(partial: LoadTestResult) -> None:
         # The run is being cancelled: record what k6 saw so far, marked interrupted.
         context.log_event(dg.AssetMaterialization(
-            asset_key=context.asset_key, partition=context.partition_key, metadata=result_metadata(partial),
+            asset_key=context.asset_key, partition=context.partition_key, metadata=result_metadata(partial, context.partition_key, context.run.tags),
             description="interrupted: partial results",
         ))
 
@@ -164,5 +221,5 @@ def k6_results(
     if not result.interrupted:  # partial results never enter the history (they are in the results folder)
         store = results_store.history_store()
         record_build(store, context.partition_key, pushed_at_of(context, store), result, seeded_dataset)
-    yield dg.Output(result.to_json(), metadata=result_metadata(result))
+    yield dg.Output(result.to_json(), metadata=result_metadata(result, context.partition_key, context.run.tags))
     yield from checks(result)

@@ -3,23 +3,17 @@
 The build's final verdict, after any A/B re-runs, is `ab_confirmation`'s.
 """
 
-import math
-
 import dagster as dg
 import pandas as pd
 from pydantic import Field
 
 from ult_pipeline.analysis.gate import NOT_COMPARABLE, judge, not_comparable_operations, representative_baseline
-from ult_pipeline.analysis.history import HistoryError
+from ult_pipeline.analysis.history import ALL_OPERATIONS, HistoryError
 from ult_pipeline.analysis.history_store import HistoryStore, comparable, restrict
-from ult_pipeline.analysis.regression import DEFAULT_GATE, MIN_HISTORY, GateConfig
+from ult_pipeline.analysis.regression import DEFAULT_GATE, MIN_HISTORY, REGRESSED, GateConfig
+from ult_pipeline.assets.presentation import build_entries, verdict_table
 from ult_pipeline.partitions import builds_partitions
 from ult_pipeline.resources.target import ResultsStoreResource
-
-# Shown in the UI, in this order; `*_pct` are percent, `*_ms` milliseconds.
-VERDICT_COLUMNS = ["operation", "verdict", "confidence", "p50_ms", "p95_ms", "p50_change_pct", "p95_change_pct",
-                   "p95_ci_low_pct", "p95_ci_high_pct", "mdc_pct", "noise_cv_pct", "p_adjusted", "regressed_metrics",
-                   "change_points"]
 
 
 class RegressionConfig(dg.Config):
@@ -40,23 +34,6 @@ class RegressionConfig(dg.Config):
                           normalize=self.normalize, suspect_alpha=self.suspect_alpha, trigger_alpha=self.trigger_alpha)
 
 
-def verdict_table(verdicts: pd.DataFrame) -> dg.TableMetadataValue:
-    """The operations' verdicts as a UI table (percent and ms rounded; empty cells for no value)."""
-    columns = [c for c in VERDICT_COLUMNS if c in verdicts.columns] + [
-        c for c in ("ab_change_pct", "ab_p_value", "ab_mdc_pct") if c in verdicts.columns]
-    records = []
-    for row in verdicts[columns].to_dict(orient="records"):
-        records.append(dg.TableRecord({
-            k: (round(float(v), 4 if k.startswith(("p_", "ab_p")) else 2) if isinstance(v, float) and math.isfinite(v)
-                else ("" if v is None or isinstance(v, float) else str(v)))
-            for k, v in row.items()
-        }))
-    numeric = {"p50_ms", "p95_ms", "p_adjusted", "ab_p_value"}
-    schema = dg.TableSchema(columns=[
-        dg.TableColumn(c, "float" if c.endswith("pct") or c in numeric else "string") for c in columns])
-    return dg.MetadataValue.table(records=records, schema=schema)
-
-
 @dg.asset(
     partitions_def=builds_partitions,
     group_name="load_test",
@@ -73,7 +50,7 @@ def regression_comparison(context: dg.AssetExecutionContext, config: RegressionC
     outcome = compare_build(results_store.history_store(), build, gate)
     if isinstance(outcome, str):
         raise dg.Failure(outcome)
-    return dg.Output(outcome, metadata=comparison_metadata(outcome, gate))
+    return dg.Output(outcome, metadata=comparison_metadata(outcome, gate, context.run.tags))
 
 
 def _not_comparable(build: str, history: pd.DataFrame, why: str, gate: GateConfig) -> dict:
@@ -115,18 +92,25 @@ def compare_build(store: HistoryStore, build: str, gate: GateConfig) -> dict | s
             "excluded_builds": sorted(fingerprints.differing)}
 
 
-def comparison_metadata(outcome: dict, gate: GateConfig) -> dict:
-    """What the UI shows of a comparison (display only: nothing reads it back)."""
+def comparison_metadata(outcome: dict, gate: GateConfig, run_tags: dict[str, str] | None = None) -> dict:
+    """What the UI shows of a comparison, in reading order: the verdict, the regressed operations, the
+    build, the operations worth a re-run, the per-operation table, then how it was compared (display only: nothing reads it back)."""
+    operations = pd.DataFrame(outcome["operations"])
+    regressed = operations.loc[operations["verdict"] == REGRESSED, "operation"] if len(operations) else []
     metadata = {
         "verdict": outcome["verdict"],
+        "regressed_operations": ", ".join(o for o in regressed if o != ALL_OPERATIONS) or "none",
+        **build_entries(outcome["build"], run_tags),
         "needs_confirmation": ", ".join(outcome["needs_confirmation"]) or "none",
-        "baseline": gate.baseline,
-        "builds_compared": outcome["builds_compared"],
-        "normalized": outcome["normalized"],
-        "operations": verdict_table(pd.DataFrame(outcome["operations"])),
     }
     if outcome.get("not_comparable"):
         metadata["not_comparable"] = outcome["not_comparable"]
+    metadata.update({
+        "operations": verdict_table(operations, outcome.get("metrics"), gate),
+        "baseline": gate.baseline,
+        "builds_compared": outcome["builds_compared"],
+        "normalized": outcome["normalized"],
+    })
     if outcome.get("excluded_builds"):
         metadata["excluded_builds"] = ", ".join(outcome["excluded_builds"])
     return metadata
