@@ -9,6 +9,7 @@ and `ult newrelic send PARTITION` delivers later.
 import dagster as dg
 import requests
 
+from ult_pipeline.assets.presentation import build_entries
 from ult_pipeline.build import Build, tag_of
 from ult_pipeline.newrelic import payload as nr_payload
 from ult_pipeline.newrelic.transport import NewRelicError
@@ -47,7 +48,7 @@ def newrelic_export(context: dg.AssetExecutionContext, k6_results: dict, ab_conf
     payload = nr_payload.build_payload(k6_results, common, verdict=verdict, with_metrics=newrelic.send_metrics)
     folder = results_store.partition_dir(partition)
     path = nr_payload.store(folder, payload)
-    summary = {"events": len(payload["events"]), "metrics": len(payload["metrics"]),
+    summary = {**build_entries(partition, context.run.tags), "events": len(payload["events"]), "metrics": len(payload["metrics"]),
                "payload": dg.MetadataValue.path(str(path))}
     later = f"`ult newrelic send {partition}`"
     if not newrelic.configured:

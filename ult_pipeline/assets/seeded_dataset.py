@@ -4,6 +4,7 @@
 import dagster as dg
 from pydantic import Field
 
+from ult_pipeline.assets.presentation import build_entries
 from ult_pipeline.assets.run_config_check import require_valid_run_config
 from ult_pipeline.partitions import builds_partitions
 from ult_pipeline.resources.deployer import TargetDeployerResource
@@ -78,6 +79,7 @@ def seeded_dataset(
     yield dg.Output(
         prepared.manifest(),
         metadata={
+            **build_entries(context.partition_key, context.run.tags),
             "profile": prepared.profile,
             "seed": prepared.seed,
             "dataset_hash": prepared.dataset_hash,

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from ult_pipeline.assets.presentation import build_entries
 from ult_pipeline.assets.run_config_check import require_valid_run_config
 from ult_pipeline.aws.images import find_image
 from ult_pipeline.build import RUN_TAG_DIGEST, RUN_TAG_IMAGE, RUN_TAG_PUSHED_AT, SHORT_DIGEST_LENGTH, Build
@@ -47,6 +48,7 @@ def target_deployment(context: dg.AssetExecutionContext, target_deployer: Target
     context.log.info(f"deploying {image.tag} ({image.digest})")
     record = target_deployer.deploy(image)
     return dg.MaterializeResult(metadata={
+        **build_entries(context.partition_key, context.run.tags),
         "image_tag": image.tag,
         "image_digest": image.digest,
         "pushed_at": image.pushed_at.isoformat(),

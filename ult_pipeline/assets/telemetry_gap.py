@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from ult_pipeline.assets.presentation import build_entries, finite
 from ult_pipeline.loadtest.run import json_safe
 from ult_pipeline.partitions import builds_partitions
 from ult_pipeline.resources.target import ResultsStoreResource
@@ -39,6 +40,33 @@ def read_gaps(folder: Path) -> dict | None:
     return stored if isinstance(stored, dict) else None
 
 
+# The comparison's columns as shown: (name, column of `telemetry.compare.compare`, scale, decimals).
+# Coverage is a ratio there, percent here.
+GAP_COLUMNS = (("status", "status", None, None), ("coverage_pct", "coverage", 100.0, 2),
+               ("latency_offset_ms", "latency_offset_ms", 1.0, 2), ("k6_p95_ms", "k6_p95_ms", 1.0, 2),
+               ("server_p95_ms", "server_p95_ms", 1.0, 2), ("k6_requests", "k6_count", 1.0, 0),
+               ("server_requests", "server_count", 1.0, 0), ("k6_errors", "k6_errors", 1.0, 0),
+               ("server_errors", "server_errors", 1.0, 0))
+
+
+def gap_table(rows: list[dict]) -> dg.TableMetadataValue:
+    """One row per operation: `operation`, then `GAP_COLUMNS` (rounded; a cell without a value left out)."""
+    records = []
+    for row in rows:
+        cells: dict = {"operation": row["operation"]}
+        for name, column, scale, decimals in GAP_COLUMNS:
+            value = row.get(column)
+            if scale is None:
+                cells[name] = "" if value is None else str(value)
+            elif (number := finite(value)) is not None:
+                cells[name] = int(round(number)) if decimals == 0 else round(number * scale, decimals)
+        records.append(dg.TableRecord(cells))
+    schema = dg.TableSchema(columns=[dg.TableColumn("operation", "string"), *(
+        dg.TableColumn(name, "string" if scale is None else ("int" if decimals == 0 else "float"))
+        for name, _, scale, decimals in GAP_COLUMNS)])
+    return dg.MetadataValue.table(records=records, schema=schema)
+
+
 class TelemetryGapConfig(dg.Config):
     min_coverage: float = Field(default=0.99, description="server count / k6 count at least this")
     max_coverage: float = 1.05
@@ -65,18 +93,15 @@ def telemetry_gap(context: dg.AssetExecutionContext, config: TelemetryGapConfig,
         max_latency_offset_ms=config.max_latency_offset_ms, max_error_difference=config.max_error_difference,
     ))
     gaps = table[table["status"] != OK]
-    columns = list(table.columns)
-    records = [dg.TableRecord({k: ("" if v is None else (round(v, 3) if isinstance(v, float) else v))
-                               for k, v in row.items()}) for row in table.to_dict(orient="records")]
-    table_meta = dg.MetadataValue.table(records=records, schema=dg.TableSchema(columns=[
-        dg.TableColumn(c, "string" if c in ("operation", "status") else "float") for c in columns]))
+    table_meta = gap_table(table.to_dict(orient="records"))
     gap_text = ", ".join(f"{r.operation} ({r.status})" for r in gaps.itertuples()) or "none"
     store_gaps(results_store.partition_dir(context.partition_key), context.partition_key, gap_text,
                table.to_dict(orient="records"))
     yield dg.Output(table.to_dict(orient="records"), metadata={
-        "operations": table_meta,
         "gaps": gap_text,
         "operations_with_gaps": len(gaps),
+        **build_entries(context.partition_key, context.run.tags),
+        "operations": table_meta,
     })
     yield dg.AssetCheckResult(
         check_name=COVERS_EVERY_OPERATION, passed=not len(gaps),
