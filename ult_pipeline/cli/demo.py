@@ -25,16 +25,19 @@ from ult_pipeline.settings import setting
 @click.option("--ui-port", type=int, default=18300, show_default=True)
 @click.option("--service-port", type=int, default=18180, show_default=True)
 @click.option("--aws-port", type=int, default=18580, show_default=True)
+@click.option("--report-port", type=int, default=18380, show_default=True,
+              help="Serves the results folder (trend report, each build's files) on 127.0.0.1 for the UI's links.")
 @click.option("--keep-running", is_flag=True, help="Keep the UI and sandbox up after the last build, until Ctrl-C.")
 @click.option("--run-timeout", type=float, default=900, show_default=True, help="Seconds to wait for each build's run.")
 @click.option("--confirm", is_flag=True,
               help="Re-run suspected regressions A,B,A,B as production does (about 4 more minutes per re-run).")
-def demo(duration, dataset_profile, home, ui_port, service_port, aws_port, keep_running, run_timeout, confirm) -> None:
+def demo(duration, dataset_profile, home, ui_port, service_port, aws_port, report_port, keep_running, run_timeout,
+         confirm) -> None:
     """Sandbox + Dagster: push four images, let the sensor test each, print a summary."""
     home = (home or Path(setting(os.environ, "ULT_DEMO_HOME"))).expanduser().resolve()
     options = DemoOptions(home=home, service_port=service_port, aws_port=aws_port, ui_port=ui_port, duration=duration,
                           dataset_profile=dataset_profile, keep_running=keep_running, run_timeout_s=run_timeout,
-                          confirm=confirm)
+                          confirm=confirm, report_port=report_port)
     try:
         code = run_demo(options, click.echo)
     except KeyboardInterrupt as stop:  # `Stopped` by SIGINT/SIGTERM/SIGHUP (ult_pipeline.cli.signals)
@@ -50,7 +53,8 @@ def demo(duration, dataset_profile, home, ui_port, service_port, aws_port, keep_
 
 def _stop_leftovers(options: DemoOptions) -> None:
     """Stops the demo's sandbox (by its state) and every process that still names the demo's home
-    (Dagster's processes carry DAGSTER_HOME under it, PostgreSQL its data folder)."""
+    (Dagster's processes carry DAGSTER_HOME under it, PostgreSQL its data folder, the report server
+    `--directory <home>/results`)."""
     # The same settings run_demo builds: the sandbox lives in <home>/sandbox.
     manager.down(SandboxSettings(home=options.home / "sandbox", port=options.service_port, external_dsn=None,
                                  aws_port=options.aws_port))

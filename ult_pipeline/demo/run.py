@@ -1,9 +1,14 @@
-"""`ult demo`: sandbox + Dagster, three pushed images, one load test each, then a summary.
+"""`ult demo`: sandbox + Dagster, four pushed images, one load test each, then a summary.
 
 Images: a baseline, two rebuilds of the same speed (the second is the first build with enough
 history to be judged: it must come out not regressed), and a build 30 % slower on one operation
 whose own telemetry is switched off (so the regression and the telemetry gap both show).
 Every build's run is started by the ECR sensor, exactly as in production.
+
+The summary has a line per build (status, verdict, the smallest change the run could have seen,
+or why it failed) and a closing line saying whether the demo showed its story (`story`): the slowed
+build regressed on its operation and the same-speed rebuild did not. The results folder is served
+over HTTP on the loopback (`ReportServer`), so the UI links to the trend report in one click.
 
 The demo's home is its own: it marks a home it creates (`.ult-demo-home`) and at start deletes
 an existing home only when that mark is there, so `--home` can never wipe someone's folder.
@@ -12,9 +17,13 @@ an existing home only when that mark is there, so `--home` can never wipe someon
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import signal
+import socket
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -23,11 +32,14 @@ from pathlib import Path
 import click
 import dagster as dg
 import psutil
+import requests
 
+from ult_pipeline.analysis.history import ALL_OPERATIONS
 from ult_pipeline.assets.ab_confirmation import NO_REGRESSION, VERDICT_FILE
 from ult_pipeline.assets.telemetry_gap import COVERS_EVERY_OPERATION, read_gaps
 from ult_pipeline.build import Build
 from ult_pipeline.demo import dagster_process
+from ult_pipeline.processes import stop_group
 from ult_pipeline.resources.target import ResultsStoreResource
 from ult_pipeline.sandbox import aws as sandbox_aws
 from ult_pipeline.sandbox import manager
@@ -49,6 +61,9 @@ class DemoBuild:
 
 
 SLOWDOWN = 0.30
+# The story the demo tells: the slowed build regresses on SLOW_OPERATION, the same-speed rebuild
+# (the first build with enough history to be judged) does not.
+SLOWED, REBUILD = "v1.1.0", "v1.0.2"
 BUILDS = (
     DemoBuild("v1.0.0", ServiceKnobs(), "baseline"),
     DemoBuild("v1.0.1", ServiceKnobs(), "rebuild, same speed"),
@@ -88,11 +103,22 @@ class DemoOptions:
     keep_running: bool
     run_timeout_s: float
     confirm: bool = False  # re-run suspected regressions A,B,A,B (production's default; off: a shorter demo)
+    report_port: int = 18380  # the results folder served over HTTP (links from the UI to reports)
 
     @property
     def results_dir(self) -> Path:
         """The pipeline's results store (ULT_RESULTS_DIR): the history store, each build's files."""
         return self.home / "results"
+
+    @property
+    def results_url(self) -> str:
+        """Where `results_dir` is served (ULT_RESULTS_URL), e.g. http://127.0.0.1:18380."""
+        return f"http://127.0.0.1:{self.report_port}"
+
+    @property
+    def trend_report_url(self) -> str:
+        """The trend report (`trend_report` writes <results>/trend/trend_report.html)."""
+        return f"{self.results_url}/trend/trend_report.html"
 
 
 def _pipeline_env(settings: SandboxSettings, status, options: DemoOptions) -> dict[str, str]:
@@ -101,6 +127,7 @@ def _pipeline_env(settings: SandboxSettings, status, options: DemoOptions) -> di
         "ULT_SANDBOX_AWS_PORT": str(settings.aws_port), "ULT_AWS_ENDPOINT_URL": status.aws_endpoint,
         "ULT_TARGET_URL": status.url, "ULT_TARGET_API_KEY": status.api_key, "ULT_TARGET_DSN": status.dsn,
         "ULT_TARGET_ENVIRONMENT": settings.environment, "ULT_RESULTS_DIR": str(options.results_dir),
+        "ULT_RESULTS_URL": options.results_url,
         "ULT_DATASET_PROFILE": options.dataset_profile, "ULT_LOAD_PROFILE": "default",
         "ULT_LOAD_DURATION": options.duration, "ULT_SENSOR_INTERVAL_S": "5",
         "ULT_CONFIRM_REGRESSIONS": "1" if options.confirm else "0",
@@ -138,8 +165,14 @@ def _short(text: str) -> str:
     return line if len(line) <= _REASON_CHARS else line[:_REASON_CHARS - 3] + "..."
 
 
+# Dagster's error when a blocking check failed: its message names the check, not why; the check's
+# own evaluation (description, metadata) says why, so that is the reason shown.
+_BLOCKING_CHECK_FAILED = "DagsterAssetCheckFailedError"
+_BLOCKED = "stopped by its failed blocking check"
+
+
 def step_failure_reason(event: dg.DagsterEvent) -> str:
-    """`STEP: first line of its error` for a STEP_FAILURE event.
+    """`STEP failed: first line of its error` for a STEP_FAILURE event.
 
     Dagster wraps an error raised in an op's code (DagsterExecutionStepExecutionError, "Error
     occurred while executing op ..."); the user's error is its cause, and that is the reason.
@@ -147,36 +180,79 @@ def step_failure_reason(event: dg.DagsterEvent) -> str:
     error = event.step_failure_data.error
     if error is not None and error.cls_name == "DagsterExecutionStepExecutionError" and error.cause is not None:
         error = error.cause
-    return f"{event.step_key} failed: {_short(error.message) if error is not None else 'no error recorded'}"
+    if error is None:
+        return f"{event.step_key} failed: no error recorded"
+    if error.cls_name == _BLOCKING_CHECK_FAILED:
+        # "1 blocking asset check failed with ERROR severity:\nk6_results: no_dropped_iterations"
+        names = ", ".join(line.strip() for line in error.message.splitlines()[1:] if line.strip())
+        return f"{event.step_key} {_BLOCKED}: {names or '?'}"
+    return f"{event.step_key} failed: {_short(error.message)}"
+
+
+def _metadata_text(metadata: dict) -> str:
+    """`key value, ...` of a check's metadata (numbers, text, flags, small JSON), for a check without a description."""
+    shown = []
+    for key, entry in (metadata or {}).items():
+        value = getattr(entry, "value", entry)
+        if isinstance(value, float):
+            value = f"{value:.4g}"
+        elif isinstance(value, (dict, list)):
+            value = json.dumps(value, default=str, separators=(",", ":"))
+        elif not isinstance(value, (int, str, bool)):
+            continue
+        shown.append(f"{key} {value}")
+    return ", ".join(shown)
 
 
 def failed_check_reasons(evaluations: Iterable[dg.EventLogEntry], skip: frozenset[str] = frozenset()) -> list[str]:
-    """`check ASSET.CHECK: description` of each failed check among ASSET_CHECK_EVALUATION records."""
+    """`check ASSET.CHECK: description` of each failed check among ASSET_CHECK_EVALUATION records;
+    without a description, the check's metadata (e.g. `dropped_iterations 12, achieved_rate 19.3`)."""
     reasons = []
     for record in evaluations:
         check = record.dagster_event.asset_check_evaluation_data if record.dagster_event else None
         if check is None or check.passed or check.check_name in skip:
             continue
-        reasons.append(f"check {check.asset_key.to_user_string()}.{check.check_name}: "
-                       f"{_short(check.description or 'failed')}")
+        why = check.description or _metadata_text(check.metadata) or "failed"
+        reasons.append(f"check {check.asset_key.to_user_string()}.{check.check_name}: {_short(why)}")
     return reasons
 
 
 def run_problems(instance: dg.DagsterInstance, run: dg.DagsterRun, skip_checks: frozenset[str] = frozenset()
                  ) -> list[str]:
     """Why a run failed (each failed step and its error's first line, or the run's own failure
-    message), then its failed asset checks other than `skip_checks`; [] for a clean run."""
-    problems: list[str] = []
+    message), then its failed asset checks other than `skip_checks`; [] for a clean run.
+
+    A step stopped by a failed blocking check (e.g. k6_results.no_dropped_iterations) lists the
+    check's own finding; `skip_checks` never hides such a check, it is the reason of the failure.
+    """
+    steps: list[str] = []
     if run.status == dg.DagsterRunStatus.FAILURE:
-        problems = [step_failure_reason(r.dagster_event)
-                    for r in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
-                    if r.dagster_event is not None]
-        if not problems:  # e.g. the run worker died: only the run's failure says why
-            problems = [f"run failed: {_short(r.dagster_event.message or r.user_message)}"
-                        for r in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
-                        if r.dagster_event is not None][:1]
+        steps = [step_failure_reason(r.dagster_event)
+                 for r in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+                 if r.dagster_event is not None]
+        if not steps:  # e.g. the run worker died: only the run's failure says why
+            steps = [f"run failed: {_short(r.dagster_event.message or r.user_message)}"
+                     for r in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+                     if r.dagster_event is not None][:1]
     checks = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
-    return problems + failed_check_reasons(checks, skip_checks)
+    blocked = [step for step in steps if _BLOCKED in step]
+    failed_checks = failed_check_reasons(checks, frozenset() if blocked else skip_checks)
+    if blocked and failed_checks:  # the checks' own findings say it better than "stopped by ..."
+        steps = [step for step in steps if _BLOCKED not in step]
+    return steps + failed_checks
+
+
+def failure_reason(run: dg.DagsterRun | None, instance: dg.DagsterInstance, timeout_s: float | None = None
+                   ) -> str | None:
+    """Why the build's run did not succeed, never empty; None for a successful run."""
+    if run is None:
+        return "its run did not finish in time" + (f" (--run-timeout {timeout_s:.0f} s)" if timeout_s else "")
+    if run.status == dg.DagsterRunStatus.SUCCESS:
+        return None
+    if run.status == dg.DagsterRunStatus.CANCELED:
+        return "its run was canceled (a stop, or a newer image's run replaced it)"
+    return "; ".join(run_problems(instance, run, _SHOWN_CHECKS)) or (
+        f"run {run.run_id[:8]} ended {run.status.value} with no failed step or check in its event log: see dagster.log")
 
 
 def _read_json(path: Path) -> dict:
@@ -187,11 +263,99 @@ def _read_json(path: Path) -> dict:
     return value if isinstance(value, dict) else {}
 
 
+def read_verdict(results_dir: Path, partition: str) -> dict:
+    """The build's verdict.json (written by ab_confirmation) from the results store, {} when there is none."""
+    return _read_json(ResultsStoreResource(base_dir=str(results_dir)).partition_dir(partition) / VERDICT_FILE)
+
+
+def _number(value) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _operations(verdict: dict) -> list[dict]:
+    """verdict.json's per-operation rows, without the all-operations row."""
+    return [row for row in verdict.get("operations") or []
+            if isinstance(row, dict) and row.get("operation") != ALL_OPERATIONS]
+
+
+def _row(verdict: dict, operation: str) -> dict:
+    return next((row for row in _operations(verdict) if row.get("operation") == operation), {})
+
+
+def smallest_change(verdict: dict, operation: str = SLOW_OPERATION) -> str | None:
+    """The smallest change the build's run could have seen, from verdict.json's `mdc_pct` (%) per operation:
+    `could see changes above 4 % on userNode (median 5 %, max 7 % over 8 operations)`.
+    None when no operation has one (e.g. insufficient history)."""
+    values = [v for v in (_number(row.get("mdc_pct")) for row in _operations(verdict)) if v is not None]
+    if not values:
+        return None
+    spread = f"median {statistics.median(values):.0f} %, max {max(values):.0f} % over {len(values)} operations"
+    own = _number(_row(verdict, operation).get("mdc_pct"))
+    if own is None:
+        return f"could see changes above {statistics.median(values):.0f} % ({spread})"
+    return f"could see changes above {own:.0f} % on {operation} ({spread})"
+
+
+def _regressed(verdict: dict) -> list[str]:
+    named = str(verdict.get("regressed_operations") or "none")
+    return [] if named == "none" else [op.strip() for op in named.split(",") if op.strip()]
+
+
+def story(verdicts: dict[str, dict], failures: dict[str, str], operation: str = SLOW_OPERATION,
+          planted_pct: float = SLOWDOWN * 100) -> str:
+    """The closing line: did the demo show what it is meant to show, and if not, why.
+
+    verdicts: build tag -> its verdict.json ({} or absent when none was written); failures: build
+    tag -> why its run did not succeed (absent for a successful run). Shown when the slowed build
+    (SLOWED) regressed on `operation` and the same-speed rebuild (REBUILD) did not. Starts with
+    "story shown:" or "story not shown:".
+    """
+    slowed, rebuild = verdicts.get(SLOWED) or {}, verdicts.get(REBUILD) or {}
+    why: list[str] = []
+    if SLOWED in failures:
+        why.append(f"{SLOWED} failed: {failures[SLOWED]}")
+    elif not slowed:
+        why.append(f"{SLOWED} has no verdict")
+    elif operation not in _regressed(slowed):
+        mdc = _number(_row(slowed, operation).get("mdc_pct"))
+        if mdc is not None and mdc > planted_pct:
+            why.append(f"noise too high on this machine: {SLOWED} could only see changes above {mdc:.0f} % on "
+                       f"{operation}, the planted step is +{planted_pct:.0f} % (a longer --duration lowers that)")
+        elif "cleared" in str(_row(slowed, operation).get("verdict", "")) or "cleared" in str(
+                slowed.get("confirmation", "")):
+            why.append(f"{SLOWED}'s {operation} was cleared by the A/B re-runs ({slowed.get('confirmation')})")
+        else:
+            seen = f" though it could see changes above {mdc:.0f} %" if mdc is not None else ""
+            why.append(f"{SLOWED} came out {slowed.get('verdict')} on {operation}{seen}")
+    if REBUILD in failures:
+        why.append(f"{REBUILD} failed: {failures[REBUILD]}")
+    elif not rebuild:
+        why.append(f"{REBUILD} has no verdict")
+    elif str(rebuild.get("verdict", "")).startswith("regressed"):
+        why.append(f"{REBUILD}, a rebuild of the same speed, came out {rebuild.get('verdict')} "
+                   f"[{', '.join(_regressed(rebuild))}]: a false alarm from this machine's noise")
+    if why:
+        return "story not shown: " + "; ".join(why)
+    change = _number(_row(slowed, operation).get("p50_change_pct"))
+    mdc = _number(_row(slowed, operation).get("mdc_pct"))
+    measured = ", ".join(part for part in (f"p50 {change:+.0f} %" if change is not None else "",
+                                           f"could see changes above {mdc:.0f} %" if mdc is not None else "") if part)
+    others = [op for op in _regressed(slowed) if op != operation]
+    return (f"story shown: {SLOWED} ({slowed.get('verdict')}) regressed on {operation}"
+            + (f" ({measured})" if measured else "") + (f", and on {', '.join(others)}" if others else "")
+            + f"; {REBUILD}, a rebuild of the same speed, did not ({rebuild.get('verdict')})")
+
+
 def build_line(build: DemoBuild, partition: str, run: dg.DagsterRun | None, instance: dg.DagsterInstance,
                seconds: float, results_dir: Path | None = None) -> str:
-    """One line per build: the run's status and time, and from the files the pipeline wrote in
-    `results_dir` (the history store, verdict.json, telemetry_gap.json) its totals, verdict and
-    telemetry gaps; then why the run failed and its failed checks (from the run's event log)."""
+    """One line per build: the run's status and time, why it failed (failed step or check and its
+    first error line, from the run's event log); from the files the pipeline wrote in `results_dir`
+    (verdict.json, telemetry_gap.json, the history store) its verdict, the smallest change it could
+    have seen, telemetry gaps and totals; then failed checks of a successful run."""
     if run is None:
         return f"{build.tag:8} {partition:24} did not finish in time ({build.what})"
     k6 = verdict = gap = {}
@@ -202,20 +366,30 @@ def build_line(build: DemoBuild, partition: str, run: dg.DagsterRun | None, inst
         verdict = _read_json(folder / VERDICT_FILE)
         gap = read_gaps(folder) or {}
     parts = [f"{build.tag:8} {partition:24} {run.status.value:8} {seconds:4.0f} s"]
-    if k6:
-        p95 = k6.get("p95_ms")
-        parts.append(f"{k6.get('requests') or 0} requests, p95 {float('nan') if p95 is None else p95:.1f} ms, "
-                     f"errors {k6.get('error_rate') or 0:.2%}")
+    reason = failure_reason(run, instance)
+    if reason is not None:  # the reason first: it is what a reader of a failed build looks for
+        parts.append(f"why: {reason}")
     if verdict:
         regressed = verdict.get("regressed_operations", "none")
         parts.append(f"verdict: {verdict.get('verdict')}" + (f" [{regressed}]" if regressed != "none" else ""))
-        if verdict.get("inconclusive", "none") != "none":
-            parts.append(f"inconclusive: {verdict['inconclusive']}")
+        seen = smallest_change(verdict)
+        if seen:
+            parts.append(seen)
+        inconclusive = [str(row.get("operation")) for row in _operations(verdict) if row.get("verdict") == "inconclusive"]
+        if inconclusive:
+            parts.append("inconclusive: " + (f"all {len(inconclusive)} operations"
+                                             if len(inconclusive) == len(_operations(verdict)) > 1
+                                             else ", ".join(inconclusive)))
         if verdict.get("confirmation", "not needed") != "not needed":
             parts.append(f"A/B: {verdict['confirmation']}")
     if gap:
         parts.append(f"telemetry gaps: {gap.get('gaps', 'none')}")
-    parts += run_problems(instance, run, _SHOWN_CHECKS)
+    if k6:
+        p95 = k6.get("p95_ms")
+        parts.append(f"{k6.get('requests') or 0} requests, p95 {float('nan') if p95 is None else p95:.1f} ms, "
+                     f"errors {k6.get('error_rate') or 0:.2%}")
+    if reason is None:  # a successful run's failed non-blocking checks
+        parts += run_problems(instance, run, _SHOWN_CHECKS)
     return "  ".join(parts) + f"  ({build.what})"
 
 
@@ -246,23 +420,88 @@ def prepare_home(home: Path, stop_sandbox: Callable[[], None]) -> None:
     marker.write_text("Made by `ult demo`: the next demo that uses this folder deletes it and starts afresh.\n")
 
 
+class DemoPortError(click.ClickException):
+    """A port the demo needs is taken; the message names the option to change (one line)."""
+
+
+def check_ports_free(ports: dict[str, int]) -> None:
+    """Raises DemoPortError for the first of `ports` (option name -> port) taken on 127.0.0.1."""
+    for option, port in ports.items():
+        with socket.socket() as probe:
+            # As the servers bind (SO_REUSEADDR): a closed connection's TIME_WAIT does not count as taken.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                raise DemoPortError(f"port {port} ({option}) is taken on 127.0.0.1 (another `ult demo` still "
+                                    f"running?): stop what uses it or pass another {option}") from None
+
+
+class ReportServer:
+    """The results folder served read-only over HTTP on 127.0.0.1 (`python -m http.server` in a
+    session of its own), so the UI's links to reports (ULT_RESULTS_URL) open in one click."""
+
+    def __init__(self, folder: Path, port: int, log_path: Path):
+        self.folder, self.port, self.log_path = folder, port, log_path
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 20) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            # The folder is on the command line: `ult demo`'s leftover cleanup finds the server by the home.
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(self.folder),
+                 str(self.port)], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise DemoPortError(f"the report server on port {self.port} exited with code "
+                                    f"{self.proc.returncode}; see {self.log_path}")
+            try:
+                requests.get(self.url + "/", timeout=2)
+                return
+            except requests.RequestException:
+                time.sleep(0.2)
+        self.stop()
+        raise DemoPortError(f"the report server did not answer on port {self.port} within {timeout_s:.0f} s; "
+                            f"see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_group(self.proc, signal.SIGTERM, 5)
+
+
 def run_demo(options: DemoOptions, echo: Callable[[str], None]) -> int:
+    """The whole demo; returns the exit code (1 when a build's run did not succeed)."""
+    # Before anything starts or is deleted. The service's and moto's ports are checked by the sandbox
+    # once this home's old sandbox is stopped (it may hold them).
+    check_ports_free({"--ui-port": options.ui_port, "--report-port": options.report_port})
     settings = SandboxSettings(home=options.home / "sandbox", port=options.service_port, external_dsn=None,
                                aws_port=options.aws_port)
     prepare_home(options.home, lambda: manager.down(settings))
     dagster_home = options.home / "dagster_home"
     results_dir = options.results_dir
     proc = status = None
-    failures = 0
+    server = ReportServer(results_dir, options.report_port, options.home / "report_server.log")
+    failures: dict[str, str] = {}
+    verdicts: dict[str, dict] = {}
     try:
         # Inside the try: a stop while the sandbox starts still stops what had started.
+        server.start()
         status = manager.up(settings)
         echo(f"sandbox: {status.url} (AWS {status.aws_endpoint})")
         dagster_process.write_local_instance_yaml(dagster_home)
         proc = dagster_process.start(dagster_home, options.ui_port, _pipeline_env(settings, status, options),
                                      options.home / "dagster.log")
         ui = f"http://127.0.0.1:{options.ui_port}"
-        echo(f"Dagster UI: {ui}")
+        echo(f"Dagster UI: {ui}   reports: {server.url}")
+        echo(f"each build: deploy, seed, {options.duration} of load, analysis; the story: {SLOWED} (slowed) "
+             f"regresses on {SLOW_OPERATION}, {REBUILD} (same speed) does not")
         lines = []
         with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
             earlier: list[str] = []
@@ -276,13 +515,18 @@ def run_demo(options: DemoOptions, echo: Callable[[str], None]) -> int:
                 started = time.monotonic()
                 run = _wait_for_run(instance, partition, options.run_timeout_s)
                 line = build_line(build, partition, run, instance, time.monotonic() - started, results_dir)
-                failures += run is None or run.status != dg.DagsterRunStatus.SUCCESS
+                reason = failure_reason(run, instance, options.run_timeout_s)
+                if reason is not None:
+                    failures[build.tag] = reason
+                verdicts[build.tag] = read_verdict(results_dir, partition)
                 lines.append(line)
                 echo(line)
         echo("")
         echo(f"summary ({len(lines)} builds) -- UI: {ui}/assets  runs: {ui}/runs")
+        echo(f"trend report: {options.trend_report_url}  ({results_dir / 'trend' / 'trend_report.html'})")
         for line in lines:
             echo("  " + line)
+        echo(story(verdicts, failures))
         if options.keep_running:
             echo("running until Ctrl-C")
             while proc.poll() is None:
@@ -293,6 +537,6 @@ def run_demo(options: DemoOptions, echo: Callable[[str], None]) -> int:
         if status is not None:
             _stop_our_k6(status.url)
         manager.down(settings)
-        echo("stopped the sandbox and Dagster")
+        server.stop()
+        echo("stopped the sandbox, Dagster and the report server")
     return 1 if failures else 0
-

@@ -1,21 +1,41 @@
-"""The demo's build lines say why a build failed, and `ult demo --home` never deletes a folder it did not make."""
+"""The demo's build lines say why a build failed and what the run could see, its closing line whether the
+story was shown, its report server serves the results, and `ult demo --home` never deletes a folder it did
+not make."""
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
 import dagster as dg
 import pandas as pd
 import pytest
+import requests
 
 from ult_pipeline.analysis.history import rows_from_operations
 from ult_pipeline.assets.ab_confirmation import NO_REGRESSION, VERDICT_FILE
 from ult_pipeline.assets.telemetry_gap import store_gaps
-from ult_pipeline.demo.run import BUILDS, HOME_MARKER, DemoHomeError, baseline_p50, build_line, prepare_home
+from ult_pipeline.demo.run import (
+    BUILDS,
+    HOME_MARKER,
+    DemoHomeError,
+    DemoOptions,
+    DemoPortError,
+    ReportServer,
+    _pipeline_env,
+    baseline_p50,
+    build_line,
+    check_ports_free,
+    failure_reason,
+    prepare_home,
+    smallest_change,
+    story,
+)
 from ult_pipeline.resources.target import ResultsStoreResource
+from ult_pipeline_tests.conftest import free_port
 
 
 @dg.asset(check_specs=[dg.AssetCheckSpec("newrelic_delivered", asset="exported"),
@@ -37,6 +57,19 @@ def fine():
     return 1
 
 
+@dg.asset(check_specs=[dg.AssetCheckSpec("no_dropped_iterations", asset="k6_results", blocking=True)])
+def k6_results():
+    yield dg.Output(1)
+    # As the pipeline's check: no description, the numbers in its metadata.
+    yield dg.AssetCheckResult(check_name="no_dropped_iterations", passed=False,
+                              metadata={"target_rate": 22, "achieved_rate": 19.25, "dropped_iterations": 41})
+
+
+@dg.asset(deps=[k6_results])
+def analysed():
+    return 1
+
+
 def test_a_failed_build_line_names_the_failed_step_its_error_and_failed_checks():
     with dg.instance_for_test() as instance:
         result = dg.materialize([exported, loaded], instance=instance, raise_on_error=False)
@@ -50,11 +83,132 @@ def test_a_failed_build_line_names_the_failed_step_its_error_and_failed_checks()
     assert NO_REGRESSION not in line
 
 
+def test_a_build_stopped_by_a_failed_blocking_check_says_which_check_and_its_numbers():
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([k6_results, analysed], instance=instance, raise_on_error=False)
+        run = instance.get_run_by_id(result.run_id)
+        line = build_line(BUILDS[1], "v1.0.1-abc", run, instance, 30.0)
+        reason = failure_reason(run, instance)
+    assert " FAILURE " in line and "why: " in line, line
+    # The check's name and its numbers, not Dagster's "1 blocking asset check failed with ERROR severity:".
+    assert "why: check k6_results.no_dropped_iterations: achieved_rate 19.25, dropped_iterations 41, target_rate 22" \
+        in line, line
+    assert "ERROR severity" not in line and "\n" not in line
+    assert reason and "no_dropped_iterations" in reason
+
+
+def test_a_run_that_never_finished_or_was_canceled_still_has_a_reason():
+    assert "did not finish in time (--run-timeout 600 s)" in failure_reason(None, None, 600)
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([fine], instance=instance)
+        run = instance.get_run_by_id(result.run_id)
+        assert failure_reason(run, instance) is None
+        canceled = run.with_status(dg.DagsterRunStatus.CANCELED)
+        assert "canceled" in failure_reason(canceled, instance)
+        # A failure with nothing in the event log (no failed step, check, or run failure message).
+        failed = run.with_status(dg.DagsterRunStatus.FAILURE)
+        assert "see dagster.log" in failure_reason(failed, instance)
+
+
 def test_a_clean_build_line_has_no_problems():
     with dg.instance_for_test() as instance:
         result = dg.materialize([fine], instance=instance)
         line = build_line(BUILDS[0], "p", instance.get_run_by_id(result.run_id), instance, 1.0)
     assert " SUCCESS " in line and "failed" not in line and "check " not in line
+
+
+def op(operation: str, verdict: str, mdc_pct: float | None, p50_change_pct: float | None = 0.0) -> dict:
+    return {"operation": operation, "verdict": verdict, "mdc_pct": mdc_pct, "p50_change_pct": p50_change_pct}
+
+
+def verdict(name: str, operations: list[dict], regressed: str = "none", confirmation: str = "not needed") -> dict:
+    """A hand-made verdict.json (the fields the demo reads)."""
+    return {"verdict": name, "regressed_operations": regressed, "confirmation": confirmation, "operations": operations}
+
+
+def test_smallest_change_names_the_slowed_operation_and_the_spread():
+    judged = verdict("unchanged", [op("me", "unchanged", 4.0), op("userNode", "unchanged", 6.4),
+                                   op("myUser", "unchanged", 9.0)])
+    assert smallest_change(judged) == "could see changes above 6 % on userNode (median 6 %, max 9 % over 3 operations)"
+    assert smallest_change(verdict("insufficient history", [op("userNode", "insufficient history", None)])) is None
+    assert smallest_change(verdict("unchanged", [op("me", "unchanged", 4.0)])).startswith("could see changes above 4 %")
+
+
+REBUILT = verdict("unchanged", [op("me", "unchanged", 5.0), op("userNode", "unchanged", 6.0)])
+SLOWED = verdict("regressed (suspected)", [op("me", "unchanged", 5.0), op("userNode", "regressed", 6.0, 48.6)],
+                 regressed="userNode")
+
+
+def test_the_story_is_shown_when_the_slowed_build_regressed_on_its_operation_and_the_rebuild_not():
+    line = story({"v1.0.2": REBUILT, "v1.1.0": SLOWED}, {})
+    assert line.startswith("story shown: v1.1.0 (regressed (suspected)) regressed on userNode"), line
+    assert "p50 +49 %" in line and "could see changes above 6 %" in line and "v1.0.2" in line and "(unchanged)" in line
+    inconclusive_rebuild = verdict("inconclusive", [op("userNode", "inconclusive", 22.0)])
+    assert story({"v1.0.2": inconclusive_rebuild, "v1.1.0": SLOWED}, {}).startswith("story shown:")
+
+
+def test_noise_too_high_is_said_with_the_smallest_change_the_slowed_build_could_see():
+    hidden = verdict("inconclusive", [op("userNode", "inconclusive", 36.4, 25.0)])
+    line = story({"v1.0.2": REBUILT, "v1.1.0": hidden}, {})
+    assert line == ("story not shown: noise too high on this machine: v1.1.0 could only see changes above 36 % on "
+                    "userNode, the planted step is +30 % (a longer --duration lowers that)")
+
+
+def test_a_failed_slowed_build_is_the_reason_the_story_was_not_shown():
+    line = story({"v1.0.2": REBUILT}, {"v1.1.0": "check k6_results.no_dropped_iterations: dropped_iterations 41"})
+    assert line == "story not shown: v1.1.0 failed: check k6_results.no_dropped_iterations: dropped_iterations 41"
+
+
+def test_a_regressed_rebuild_or_a_missed_step_is_not_the_story():
+    false_alarm = verdict("regressed (suspected)", [op("me", "regressed", 5.0)], regressed="me")
+    line = story({"v1.0.2": false_alarm, "v1.1.0": SLOWED}, {})
+    assert line.startswith("story not shown: v1.0.2, a rebuild of the same speed, came out regressed (suspected) [me]")
+    missed = verdict("unchanged", [op("userNode", "unchanged", 6.0, 2.0)])
+    assert story({"v1.0.2": REBUILT, "v1.1.0": missed}, {}) == (
+        "story not shown: v1.1.0 came out unchanged on userNode though it could see changes above 6 %")
+    cleared = verdict("unchanged", [op("userNode", "unchanged", 6.0, 30.0)],
+                      confirmation="userNode: cleared by A/B on p50 (+1.0 %, p=0.4, 4 pairs vs v1.0.1)")
+    assert "cleared by the A/B re-runs" in story({"v1.0.2": REBUILT, "v1.1.0": cleared}, {})
+    assert story({}, {"v1.0.2": "its run did not finish in time"}) == (
+        "story not shown: v1.1.0 has no verdict; v1.0.2 failed: its run did not finish in time")
+
+
+def test_the_pipeline_links_to_the_demos_report_server(tmp_path):
+    options = DemoOptions(home=tmp_path, service_port=1, aws_port=2, ui_port=3, duration="90s",
+                          dataset_profile="tiny", keep_running=False, run_timeout_s=10, report_port=18999)
+    status = type("Status", (), {"aws_endpoint": "http://x", "url": "http://y/user/", "api_key": "k", "dsn": "d"})()
+    env = _pipeline_env(type("S", (), {"home": tmp_path, "port": 1, "aws_port": 2, "environment": "sandbox"})(),
+                        status, options)
+    assert env["ULT_RESULTS_URL"] == "http://127.0.0.1:18999" and env["ULT_RESULTS_DIR"] == str(tmp_path / "results")
+    assert options.trend_report_url == "http://127.0.0.1:18999/trend/trend_report.html"
+    assert ResultsStoreResource(base_dir=env["ULT_RESULTS_DIR"], base_url=env["ULT_RESULTS_URL"]).url_of(
+        tmp_path / "results" / "trend" / "trend_report.html") == options.trend_report_url
+
+
+def test_the_report_server_serves_the_results_folder_and_stops(tmp_path):
+    (tmp_path / "results" / "trend").mkdir(parents=True)
+    (tmp_path / "results" / "trend" / "trend_report.html").write_text("<html>trend</html>")
+    server = ReportServer(tmp_path / "results", free_port(), tmp_path / "server.log")
+    server.start()
+    try:
+        answer = requests.get(server.url + "/trend/trend_report.html", timeout=10)
+        assert answer.status_code == 200 and "trend" in answer.text
+    finally:
+        server.stop()
+    assert server.proc.poll() is not None
+    with pytest.raises(requests.ConnectionError):
+        requests.get(server.url + "/", timeout=5)
+
+
+def test_a_taken_port_is_one_line_naming_its_option():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(DemoPortError) as error:
+            check_ports_free({"--ui-port": free_port(), "--report-port": port})
+    message = error.value.format_message()
+    assert f"port {port} (--report-port) is taken" in message and "\n" not in message
 
 
 def record(results, build: str, p50: float, hour: int) -> None:
@@ -74,13 +228,17 @@ def test_the_build_line_and_the_baseline_come_from_the_pipelines_files(tmp_path)
     folder = results.partition_dir("v1.0.2-abc")
     (folder / VERDICT_FILE).write_text(json.dumps({
         "verdict": "regressed (suspected)", "regressed_operations": "userNode", "inconclusive": "me (could only see "
-        "changes above 42 %)", "confirmation": "switched off (userNode worth a re-run)", "operations": []}))
+        "changes above 42 %)", "confirmation": "switched off (userNode worth a re-run)",
+        "operations": [op("__all__", "unchanged", 1.0), op("me", "inconclusive", 42.0),
+                       op("myUser", "unchanged", 5.0), op("userNode", "regressed", 7.2, 31.0)]}))
     store_gaps(folder, "v1.0.2-abc", "userNode (missing server-side)", [])
     with dg.instance_for_test() as instance:
         result = dg.materialize([fine], instance=instance)
         line = build_line(BUILDS[0], "v1.0.2-abc", instance.get_run_by_id(result.run_id), instance, 1.0, tmp_path)
     assert "1234 requests, p95 4.6 ms, errors 0.12%" in line
-    assert "verdict: regressed (suspected) [userNode]" in line and "inconclusive: me (could only see" in line
+    assert "verdict: regressed (suspected) [userNode]" in line and "inconclusive: me" in line
+    # The smallest change it could see: its own operation's, then over operations (the `__all__` row left out).
+    assert "could see changes above 7 % on userNode (median 7 %, max 42 % over 3 operations)" in line
     assert "A/B: switched off (userNode worth a re-run)" in line
     assert "telemetry gaps: userNode (missing server-side)" in line
 
