@@ -9,6 +9,9 @@ Two speeds:
 A test is slow when it is marked `@pytest.mark.slow` in its module, or named in `SLOW_TESTS` below
 (k6 runs, materializations of the whole chain, the demo, a browser, fresh installs, sandboxes of
 its own): the list keeps the selection in one place without editing the test modules.
+
+Browser tests drive Debian's chromium (/usr/bin/chromium) and are skipped without it; the run then
+ends with one line saying how many were skipped and how to install it (`pytest_terminal_summary`).
 """
 
 from __future__ import annotations
@@ -87,6 +90,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for prefix in _stale_entries():
         warnings.warn(SlowListWarning(f"SLOW_TESTS in ult_pipeline_tests/conftest.py names {prefix}, "
                                       "which does not exist: update the entry"), stacklevel=1)
+
+
+def chromium_skips(skipped: list) -> int:
+    """How many of the skipped test reports were skipped for a missing chromium (their reason names it)."""
+    return sum(1 for report in skipped if "chromium" in str(getattr(report, "longrepr", "")).lower())
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    # Loud, last: a skipped browser test reads like a pass in the one-line summary above.
+    missing = chromium_skips(terminalreporter.stats.get("skipped", []))
+    if missing:
+        terminalreporter.write_line(
+            f"{missing} browser test{'s were' if missing != 1 else ' was'} SKIPPED: chromium is not installed "
+            "(/usr/bin/chromium); install it with `sudo apt-get install chromium` (as .ci/run does) and run again",
+            yellow=True, bold=True)
 
 
 def free_port() -> int:
