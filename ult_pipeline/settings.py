@@ -10,6 +10,7 @@ suite's own `ULT_*` variables (rate, duration...) are documented in k6/README.md
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -42,6 +43,10 @@ VARIABLES: dict[str, Variable] = {v.name: v for v in (
     Variable("ULT_RESULTS_URL", None, "where ULT_RESULTS_DIR is served over HTTP (links from the UI to reports; "
              "`ult demo` serves it)"),
     Variable("ULT_SENSOR_INTERVAL_S", "30", "seconds between ECR sensor ticks"),
+    Variable("ULT_SENSOR_BUDGET_S", "20", "seconds one ECR sensor evaluation may take (at most 55: Dagster "
+             "fails a tick after 60); past it the tick is skipped with the reason"),
+    Variable("ULT_BUILD_TAG_PATTERN", None, "a regex: only image tags it matches in full name builds (unset: "
+             "any tag; a version tag before other tags, before moving tags such as latest)"),
     Variable("ULT_TELEMETRY_SOURCE", "sandbox", "server-side telemetry: sandbox (/user/metrics) or newrelic"),
     Variable("ULT_NEWRELIC_ACCOUNT_ID", "0", "New Relic account id"),
     Variable("ULT_NEWRELIC_USER_KEY", None, "New Relic user API key (NerdGraph queries)", secret=True),
@@ -102,6 +107,29 @@ def _positive(env: Mapping[str, str], name: str) -> int:
     return value
 
 
+# Dagster fails a sensor tick that takes longer than 60 s; a budget leaves room for the rest of the tick.
+MAX_SENSOR_BUDGET_S = 55.0
+
+
+def _budget(env: Mapping[str, str], name: str) -> float:
+    value = number(env, name, float)
+    if value is None or not 0 < value <= MAX_SENSOR_BUDGET_S:
+        raise ValueError(f"${name}={setting(env, name)!r} must be a number of seconds above 0 and at most "
+                         f"{MAX_SENSOR_BUDGET_S:g} (Dagster fails a tick after 60 s)")
+    return value
+
+
+def _pattern(env: Mapping[str, str], name: str) -> str | None:
+    value = setting(env, name)
+    if value is None:
+        return None
+    try:
+        re.compile(value)
+    except re.error as err:
+        raise ValueError(f"${name}={value!r} is not a regular expression ({err})") from None
+    return value
+
+
 @dataclass(frozen=True)
 class PipelineSettings:
     dataset_profile: str = "standard"
@@ -113,6 +141,8 @@ class PipelineSettings:
     ecr_repository: str = "user-service"
     sensor_interval_s: int = 30
     confirm_regressions: bool = True
+    sensor_budget_s: float = 20.0
+    build_tag_pattern: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PipelineSettings:
@@ -128,6 +158,8 @@ class PipelineSettings:
             ecr_repository=setting(env, "ULT_ECR_REPOSITORY"),
             sensor_interval_s=_positive(env, "ULT_SENSOR_INTERVAL_S"),
             confirm_regressions=setting(env, "ULT_CONFIRM_REGRESSIONS") not in ("0", "false", "no"),
+            sensor_budget_s=_budget(env, "ULT_SENSOR_BUDGET_S"),
+            build_tag_pattern=_pattern(env, "ULT_BUILD_TAG_PATTERN"),
         )
 
     def run_config(self) -> dict:
