@@ -6,6 +6,10 @@ it failed and `extra_tags` carries our `operation` tag. The file is streamed in 
 (an hour-long run is ~26 M rows); only the columns of a request are kept in memory.
 Percentiles are computed from every sample, not approximated.
 
+A k6 killed hard (OOM killer, SIGKILL, a lost node) leaves a gzip stream without its end, whose last
+row may be cut. Every complete row before that is read, the cut one is dropped, and the result
+says so (`IngestResult.truncated`): the run counts as interrupted, never as a broken file.
+
 Latencies (p50/p90/p95/p99/max/mean, per operation, `__all__` and per time bucket) are of
 the SUCCESSFUL requests only: a refused connection lasts ~0 ms, and counting it would make a
 broken build look faster. Failed requests count in `count`, `rate` and `error_rate`; their own
@@ -14,6 +18,8 @@ median is `failed_p50`. An operation (or bucket) with no successful request has 
 
 from __future__ import annotations
 
+import io
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +63,8 @@ class IngestResult:
     requests_path: Path
     operations_path: Path
     timeseries_path: Path
+    truncated: str | None = None  # why the samples file ended early (its complete rows were read); None: whole
+
 
     @property
     def seconds(self) -> float:
@@ -65,10 +73,101 @@ class IngestResult:
         return (self.last_ms - self.first_ms) / 1000.0
 
 
-def _reader(path: Path, block_size: int) -> pacsv.CSVStreamingReader:
+class CompleteRows(io.RawIOBase):
+    """The decompressed bytes of a gzip file up to its last complete row (line), as a readable stream.
+
+    A gzip stream that ends early (no end-of-stream marker: the writer was killed) or turns corrupt
+    ends the data at the last newline before that point; `truncated` then says why (None while the
+    file reads whole). Several gzip members in a row are read as one stream, as gzip(1) does.
+    """
+
+    _CHUNK = 1 << 18  # compressed bytes per read; a corrupt chunk is re-read a byte at a time
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self._file = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._inflate = zlib.decompressobj(wbits=31)  # 31: gzip header and trailer
+        self._ready = bytearray()  # complete rows not read yet
+        self._pending = bytearray()  # a row without its newline so far
+        self._done = False
+        self.truncated: str | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._ready and not self._done:
+            self._fill()
+        count = min(len(buffer), len(self._ready))
+        buffer[:count] = self._ready[:count]
+        del self._ready[:count]
+        return count
+
+    def _take(self, data: bytes) -> None:
+        self._pending += data
+        end = self._pending.rfind(b"\n")
+        if end >= 0:
+            self._ready += self._pending[: end + 1]
+            del self._pending[: end + 1]
+
+    def _fill(self) -> None:
+        raw = self._file.read(self._CHUNK)
+        if not raw:  # end of the file
+            if self._inflate.eof:
+                self._ready += self._pending  # a whole file whose last row lacks a newline: still whole
+                self._pending.clear()
+                self._done = True
+            else:
+                self._end(f"the gzip stream ends early, after {self._consumed()} (the writer was stopped "
+                          "before closing it)")
+            return
+        while raw:
+            try:
+                self._take(self._inflate.decompress(raw))
+            except zlib.error as err:
+                self._salvage(raw)  # zlib drops the whole call's output on an error: keep what came before
+                self._end(f"the gzip data is corrupt after {self._consumed()} ({err})")
+                return
+            raw = b""
+            if self._inflate.eof and self._inflate.unused_data:  # another gzip member follows
+                raw = self._inflate.unused_data
+                self._inflate = zlib.decompressobj(wbits=31)
+
+    def _salvage(self, raw: bytes) -> None:
+        """Feeds `raw` again a byte at a time, from the state before it, up to the byte zlib refuses."""
+        for i in range(len(raw)):
+            try:
+                self._take(self._inflate.decompress(raw[i:i + 1]))
+            except zlib.error:
+                return
+
+    def _consumed(self) -> str:
+        return f"{self._file.tell():,} compressed bytes"
+
+    def _end(self, why: str) -> None:
+        # The bytes after the last newline are a cut row: dropped.
+        self._pending.clear()
+        self.truncated = why
+        self._done = True
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+def _open_samples(path: Path):
+    """A readable binary stream of the CSV text: `CompleteRows` for gzip (by its magic bytes), else the file."""
+    with open(path, "rb") as f:
+        magic = f.read(2)
+    if magic == b"\x1f\x8b":
+        return CompleteRows(path)
+    return pa.input_stream(str(path))
+
+
+def _reader(path: Path, block_size: int, stream=None) -> pacsv.CSVStreamingReader:
     try:
         return pacsv.open_csv(
-            pa.input_stream(str(path), compression="detect"),
+            stream if stream is not None else _open_samples(path),
             read_options=pacsv.ReadOptions(block_size=block_size),
             convert_options=pacsv.ConvertOptions(
                 include_columns=_USED,
@@ -89,8 +188,13 @@ def _reader(path: Path, block_size: int) -> pacsv.CSVStreamingReader:
 
 
 def _check_header(path: Path) -> None:
-    with pa.input_stream(str(path), compression="detect") as stream:
+    stream = _open_samples(path)
+    try:
         header = stream.read(4096).split(b"\n", 1)[0].decode(errors="replace").strip()
+    finally:
+        stream.close()
+    if not header:
+        raise IngestError(f"{path}: no complete row in it (k6 stopped before writing one)")
     missing = [c for c in _USED if c not in header.split(",")]
     if missing:
         raise IngestError(f"{path}: the CSV lacks k6's columns {missing}; was it written by `k6 run --out csv=...`?")
@@ -114,8 +218,9 @@ def ingest(csv_path: Path, out_dir: Path, *, bucket_seconds: int = 10, block_siz
     check_ops: list[np.ndarray] = []
     check_values: list[np.ndarray] = []
     iterations = dropped = 0
-    with pq.ParquetWriter(requests_path, REQUEST_SCHEMA, compression="zstd") as writer:
-        for batch in _reader(csv_path, block_size):
+    stream = _open_samples(csv_path)
+    with stream, pq.ParquetWriter(requests_path, REQUEST_SCHEMA, compression="zstd") as writer:
+        for batch in _reader(csv_path, block_size, stream):
             names = batch.column("metric_name").cast(pa.string())
             is_request = pc.equal(names, "http_req_duration")
             is_check = pc.equal(names, "checks")
@@ -166,6 +271,7 @@ def ingest(csv_path: Path, out_dir: Path, *, bucket_seconds: int = 10, block_siz
         requests=len(frame), operations=operations, timeseries=timeseries, iterations=iterations,
         dropped_iterations=dropped, first_ms=first, last_ms=last, requests_path=requests_path,
         operations_path=operations_path, timeseries_path=timeseries_path,
+        truncated=getattr(stream, "truncated", None),
     )
 
 

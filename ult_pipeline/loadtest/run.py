@@ -58,7 +58,15 @@ class LoadTestResult:
 
     @property
     def interrupted(self) -> bool:
-        return self.k6.interrupted
+        """k6 stopped before the planned end, or its samples file ended early (the rows before kept)."""
+        return self.k6.interrupted or self.ingested.truncated is not None
+
+    @property
+    def interrupted_reason(self) -> str | None:
+        """Why the run is partial, in words (None for a complete run)."""
+        reasons = [r for r in (self.k6.stop_reason, self.ingested.truncated and
+                               f"its samples file is cut: {self.ingested.truncated}") if r]
+        return "; ".join(reasons) or None
 
     @property
     def target_rate(self) -> float:
@@ -83,7 +91,7 @@ class LoadTestResult:
         totals = self.totals()
         table = self.operations.set_index("operation")[["count", "error_rate", "p50", "p95", "p99"]]
         return "\n".join([
-            f"interrupted after {self.seconds:.1f} s of load: {totals['requests']} requests, "
+            f"interrupted ({self.interrupted_reason}) after {self.seconds:.1f} s of load: {totals['requests']} requests, "
             f"{self.achieved_rate:.2f} of {self.target_rate:g} iterations/s, error rate {totals['error_rate']:.4f}",
             table.to_string(float_format=lambda v: f"{v:.3f}"),
             f"interrupted; partial results in {out_dir}",
@@ -104,7 +112,8 @@ class LoadTestResult:
 
     def to_json(self) -> dict:
         return {
-            "interrupted": self.interrupted, "exit_code": self.k6.exit_code,
+            "interrupted": self.interrupted, "interrupted_reason": self.interrupted_reason,
+            "exit_code": self.k6.exit_code,
             "thresholds_crossed": self.k6.thresholds_crossed, "thresholds": self.k6.thresholds(),
             "target_rate": self.target_rate, "achieved_rate": self.achieved_rate, "seconds": self.seconds,
             "totals": self.totals(),
@@ -163,4 +172,7 @@ def run_load_test(
         target_url=target_url, identities_path=identities_path, profile=profile, out_dir=out_dir,
         tags=tags, extra_env=extra_env, log=log, on_interrupt=interrupted,
     )
-    return finish(k6_result)
+    result = finish(k6_result)
+    if result.interrupted:  # k6 killed from outside, or its file cut: the caller gets a partial result
+        log(result.interrupted_report(out_dir))
+    return result

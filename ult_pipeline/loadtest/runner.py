@@ -28,6 +28,7 @@ from ult_pipeline.shipped import shipped
 
 K6_DIR = shipped("k6")  # the checkout's k6/, or the copy an installed wheel carries
 EXIT_OK, EXIT_THRESHOLDS, EXIT_SIGNAL = 0, 99, 105
+K6_CONFIG_FILE = "k6-config.json"  # an empty k6 config per run: the user's ~/.config/k6 never applies
 
 
 class K6Error(RuntimeError):
@@ -60,6 +61,15 @@ class K6RunResult:
     summary_path: Path
     summary: dict = field(repr=False)
     stderr_tail: str = field(repr=False, default="")
+
+    @property
+    def stop_reason(self) -> str | None:
+        """Why k6 stopped before the planned end (None when it did not): killed from outside, or stopped."""
+        if not self.interrupted:
+            return None
+        if self.exit_code < 0:
+            return f"k6 was killed by {_signal_name(-self.exit_code)}"
+        return f"k6 was stopped (exit code {self.exit_code})"
 
     @property
     def load_seconds(self) -> float | None:
@@ -150,12 +160,26 @@ SUITE_VARIABLES = (
 )
 
 
+# The parent's K6_* variables that may reach k6: none of them changes what the pipeline reads (its
+# outputs, tags, summary, thresholds, scenarios), which the runner sets itself. Every other K6_* of the
+# parent (K6_OUT, K6_SYSTEM_TAGS, K6_NO_THRESHOLDS, K6_DURATION, K6_CLOUD_TOKEN, K6_OTEL_*, ...) is dropped:
+# k6 ranks environment variables above the script's options, so one left in a worker's environment would
+# change a 10-minute run in a way ingest only finds at its end (issue 14).
+PASSED_K6_OPTIONS = frozenset({"K6_NO_USAGE_REPORT", "K6_INSECURE_SKIP_TLS_VERIFY", "K6_DNS"})
+# k6 1.1.0's default system tags, named on the command line so that no environment variable or config
+# file changes the CSV's columns (ingest reads `expected_response`, `scenario` and `status`).
+SYSTEM_TAGS = ("proto", "subproto", "status", "method", "url", "name", "group", "check", "error", "error_code",
+               "tls_version", "scenario", "service", "expected_response")
+
+
 def _k6_setting(name: str) -> bool:
-    """A K6_* variable of the parent that k6 may get: k6's own options (K6_NO_THRESHOLDS, ...), but not the
-    OpenTelemetry output's (set by OtlpOutput, only when that output is on) nor credentials (K6_CLOUD_TOKEN)."""
-    if not name.startswith("K6_") or name.startswith("K6_OTEL_"):
-        return False
-    return not any(word in name for word in ("TOKEN", "HEADER", "PASSWORD", "SECRET", "KEY"))
+    """A K6_* variable of the parent that k6 may get (PASSED_K6_OPTIONS)."""
+    return name in PASSED_K6_OPTIONS
+
+
+def ignored_k6_variables(parent: Mapping[str, str]) -> list[str]:
+    """Names (never values) of the parent's K6_* variables k6 does not get, sorted."""
+    return sorted(k for k in parent if k.startswith("K6_") and not _k6_setting(k))
 
 
 def k6_environment(
@@ -170,8 +194,8 @@ def k6_environment(
 ) -> dict[str, str]:
     """The whole environment of a k6 run (name -> value), built from scratch.
 
-    From ``parent`` (usually os.environ) only BASE_VARIABLES, SUITE_VARIABLES and k6's own K6_*
-    options (not K6_OTEL_*, not credentials) are taken; then, each overriding the one before: ``profile_env`` (the load profile's
+    From ``parent`` (usually os.environ) only BASE_VARIABLES, SUITE_VARIABLES and PASSED_K6_OPTIONS
+    are taken; then, each overriding the one before: ``profile_env`` (the load profile's
     ULT_* values), ``extra_env`` (the caller's, taken as given), ``otlp_env`` (the OTLP output's
     settings, its key header included, only when that output is used) and the run's own settings
     (target, identities as an absolute path, ``cwd`` as PWD, CSV time format).
@@ -198,9 +222,12 @@ class K6Runner:
         self.otlp = otlp
 
     def command(self, samples: Path, summary: Path, api_port: int, tags: dict[str, str]) -> list[str]:
+        # Everything ingest relies on is named here: flags rank above k6's environment, config file and
+        # the script's options. The config file is an empty one of the run's own, not the user's.
         cmd = [
             str(self.binary or k6_binary()), "run", "--quiet", "--no-color", "--no-usage-report",
-            "--address", f"127.0.0.1:{api_port}", "--out", f"csv={samples}", "--summary-export", str(summary),
+            "--config", str(summary.parent / K6_CONFIG_FILE), "--address", f"127.0.0.1:{api_port}",
+            "--out", f"csv={samples}", "--summary-export", str(summary), "--system-tags", ",".join(SYSTEM_TAGS),
         ]
         if self.otlp is not None:
             cmd += ["--out", "experimental-opentelemetry"]
@@ -224,6 +251,11 @@ class K6Runner:
         samples, summary = out_dir / "samples.csv.gz", out_dir / "summary.json"
         for stale in (samples, summary):
             stale.unlink(missing_ok=True)
+        (out_dir / K6_CONFIG_FILE).write_text("{}\n")
+        ignored = ignored_k6_variables(os.environ)
+        if ignored:
+            log(f"k6 does not get {', '.join(ignored)} from this environment: the pipeline sets k6's outputs, "
+                "tags, summary, thresholds and scenarios itself (see k6/README.md)")
         api_port = _free_port()
         env = k6_environment(
             os.environ, target_url=target_url, identities_path=identities_path, cwd=self.script.parent,
@@ -254,6 +286,12 @@ class K6Runner:
                         log(f"keeping the partial results failed: {type(err).__name__}: {err}")
                 raise
         code = proc.returncode
+        if code < 0:
+            # Killed from outside (the OOM killer, SIGKILL, a lost node): not a crash of the test. What k6
+            # wrote until then is kept, as an interrupted run (its samples file may end mid-row).
+            log(f"k6 was killed by {_signal_name(-code)} after {time.monotonic() - started:.0f} s; "
+                f"its partial results are kept in {out_dir}")
+            return self._result(code, True, started, samples, summary, stderr_path)
         if code not in (EXIT_OK, EXIT_THRESHOLDS, EXIT_SIGNAL):
             raise K6Error(f"k6 failed with exit code {code}:\n{_tail(stderr_path)}")
         return self._result(code, code == EXIT_SIGNAL, started, samples, summary, stderr_path)
@@ -293,6 +331,13 @@ class K6Runner:
             seconds=time.monotonic() - started, samples_path=samples, summary_path=summary, summary=summary_data,
             stderr_tail=_tail(stderr_path),
         )
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
 
 
 def _tail(path: Path, lines: int = 15) -> str:
