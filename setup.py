@@ -66,6 +66,7 @@ setup(
         "psutil>=5.9",
         # trend report charts (PNG, embedded in the offline HTML)
         "matplotlib>=3.8",
+        "plotly>=6,<7",  # the trend report: interactive charts, plotly.js inline (offline)
         # regression statistics
         "scipy>=1.15",
         "ruptures==1.1.10",
