@@ -1,5 +1,6 @@
-"""`ult demo` end to end: four builds through the sensor, the UI in a real browser, the
-pool holding a second run, a real cancel, and nothing of ours left running afterwards.
+"""`ult demo` end to end: four builds through the sensor, a verdict or a reason on every build line,
+the closing story line, the UI in a real browser (and its link to the trend report, served by the
+demo), the pool holding a second run, a real cancel, and nothing of ours left running afterwards.
 
 One demo serves every check (it takes a few minutes on two cores).
 """
@@ -39,12 +40,14 @@ class Demo:
     def __init__(self):
         self.home = Path(tempfile.mkdtemp(prefix="ult-demo-"))
         self.ui_port, self.service_port, self.aws_port = free_port(), free_port(), free_port()
+        self.report_port = free_port()
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
             # --confirm: suspected regressions are re-run A,B,A,B, as in production.
             [sys.executable, "-m", "ult_pipeline.cli", "demo", "--duration", "30s", "--profile", "tiny", "--confirm",
              "--keep-running", "--home", str(self.home), "--ui-port", str(self.ui_port),
-             "--service-port", str(self.service_port), "--aws-port", str(self.aws_port), "--run-timeout", "600"],
+             "--service-port", str(self.service_port), "--aws-port", str(self.aws_port),
+             "--report-port", str(self.report_port), "--run-timeout", "600"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -68,6 +71,10 @@ class Demo:
     def ui(self) -> str:
         return f"http://127.0.0.1:{self.ui_port}"
 
+    @property
+    def trend_report_url(self) -> str:
+        return f"http://127.0.0.1:{self.report_port}/trend/trend_report.html"
+
     def stop(self) -> int:
         if self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGINT)
@@ -89,6 +96,39 @@ def build_lines(demo: Demo) -> list[str]:
     return [line.strip() for line in demo.lines[summary + 1 :] if line.startswith("  v")]
 
 
+def story_line(demo: Demo) -> str:
+    return next(line for line in demo.lines if line.startswith("story "))
+
+
+# "could see changes above 36 % on userNode": the smallest change the slowed build's run could see.
+_SLOWED_MDC = re.compile(r"could see changes above (\d+) % on userNode")
+
+
+@pytest.mark.slow
+def test_every_build_line_carries_a_verdict_or_a_reason(demo):
+    for line in build_lines(demo):
+        if " SUCCESS " in line:
+            assert "verdict: " in line, line
+        else:  # a failed build says why: the failing step or check and its first line
+            assert re.search(r"why: \S+", line), line
+
+
+@pytest.mark.slow
+def test_the_closing_line_says_whether_the_story_was_shown_and_why_not(demo):
+    line = story_line(demo)
+    *_, rebuild, slow = build_lines(demo)
+    slowed_regressed = "verdict: regressed" in slow and "userNode" in slow.split("verdict: ")[1].split("  ")[0]
+    rebuild_regressed = "verdict: regressed" in rebuild
+    if slowed_regressed and not rebuild_regressed:
+        assert line.startswith("story shown: v1.1.0"), line
+        assert "regressed on userNode" in line and "v1.0.2" in line, line
+    else:  # noise, a failure or a false alarm: the line says which, never just "not shown"
+        assert line.startswith("story not shown: "), line
+        assert len(line) > len("story not shown: ") + 10 and ("v1.1.0" in line or "v1.0.2" in line), line
+    assert demo.lines.index(line) > demo.lines.index(next(x for x in demo.lines if x.startswith("summary")))
+    assert any(x.startswith(f"trend report: {demo.trend_report_url}") for x in demo.lines), demo.lines
+
+
 @pytest.mark.slow
 def test_four_builds_finish_through_the_sensor(demo):
     lines = build_lines(demo)
@@ -105,7 +145,7 @@ def test_the_slow_build_is_regressed_on_its_operation_and_its_telemetry_gap_show
     assert "verdict:" in rebuild and "insufficient" not in rebuild and "regressed" not in rebuild, rebuild
     # Regressed, or (when the run's noise hid a +30 % step) inconclusive on userNode with a minimum
     # detectable change above 30 %: never "unchanged".
-    hidden = re.search(r"userNode \(could only see changes above (\d+) %\)", slow)
+    hidden = _SLOWED_MDC.search(slow)
     assert ("verdict: regressed" in slow and "[userNode]" in slow) or (
         "verdict: inconclusive" in slow and hidden and int(hidden.group(1)) > 30), slow
     assert "verdict: unchanged" not in slow, slow
@@ -118,7 +158,7 @@ def test_with_confirmation_the_slow_build_is_confirmed_by_ab_on_its_operation_on
     *earlier, slow = build_lines(demo)
     for line in earlier:
         assert "confirmed by A/B" not in line and "regressed" not in line, line
-    hidden = re.search(r"userNode \(could only see changes above (\d+) %\)", slow)
+    hidden = _SLOWED_MDC.search(slow)
     if "verdict: inconclusive" in slow:  # the run's noise hid the step: allowed only when it could not see 30 %
         assert hidden and int(hidden.group(1)) > 30, slow
         return
@@ -154,6 +194,57 @@ def test_the_ui_shows_the_assets_the_partitions_and_a_succeeded_run(demo):
         page.goto(f"{demo.ui}/runs", wait_until="networkidle")
         page.get_by_text("Success").first.wait_for(timeout=30_000)
         page.screenshot(path=str(demo.home / "runs.png"))
+        browser.close()
+    assert not errors, errors
+
+
+@pytest.mark.slow
+def test_the_demo_serves_the_trend_report(demo):
+    # trend_report is rebuilt by its sensor after the last build: poll.
+    deadline = time.monotonic() + 300
+    while True:
+        answer = requests.get(demo.trend_report_url, timeout=10)
+        if answer.status_code == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(5)
+    assert answer.status_code == 200, answer.status_code
+    assert "<html" in answer.text.lower() and "trend" in answer.text.lower()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_the_trend_report_asset_page_links_to_the_report_in_one_click(demo):
+    from playwright.sync_api import sync_playwright
+
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        link = page.locator(f'a[href="{demo.trend_report_url}"]').first
+        # The entry appears once trend_report has materialized with ULT_RESULTS_URL set: reload until then.
+        deadline = time.monotonic() + 300
+        while True:
+            page.goto(f"{demo.ui}/assets/trend_report", wait_until="networkidle")
+            try:
+                link.wait_for(timeout=15_000)
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    page.screenshot(path=str(demo.home / "trend_report_asset.png"))
+                    raise
+        page.screenshot(path=str(demo.home / "trend_report_asset.png"))
+        if link.get_attribute("target") == "_blank":
+            with page.context.expect_page() as opened:
+                link.click()
+            report = opened.value
+        else:
+            link.click()
+            report = page
+        report.wait_for_load_state()
+        assert report.url == demo.trend_report_url
+        assert "trend" in report.title().lower(), report.title()
+        report.screenshot(path=str(demo.home / "trend_report_opened.png"))
         browser.close()
     assert not errors, errors
 
