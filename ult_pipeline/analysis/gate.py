@@ -33,10 +33,11 @@ from ult_pipeline.analysis.regression import (
     UNCHANGED,
     GateConfig,
     analyze,
+    build_tags,
     inconclusive_detail,
     operation_verdicts,
     overall,
-    tag_of,
+    tag_of,  # noqa: F401 - re-exported: the one parser of partition keys
 )
 
 CLEARED_BY_AB = "cleared by A/B"
@@ -167,7 +168,7 @@ def representative_baseline(history: pd.DataFrame, candidate: str, operations: l
     before when that one is itself slow (the previous build of an unconfirmed step would clear it).
     Raises HistoryError when the candidate has no baseline build.
     """
-    earlier = config.policy().earlier_builds(build_order(history), candidate, tag_of)
+    earlier = config.policy().earlier_builds(build_order(history), candidate, build_tags(history))
     if not earlier:
         raise HistoryError(f"build {candidate!r} has no baseline build to re-run against")
     rows = history[history["build"].isin(earlier) & history["operation"].isin(operations)

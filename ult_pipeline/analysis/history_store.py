@@ -11,6 +11,10 @@ written last: it makes the build visible). Each is written to a temporary file a
 place (`os.replace`), so a reader never sees half a file and a re-run of a build replaces its
 files instead of adding to them. A file that cannot be read is skipped with a warning naming it.
 
+The ECR sensor records the tags each image has now (`record_image_tags`, one file
+`image-tags/tags.json`, digest -> tags): a build tested as `latest-<digest>` and re-tagged `v2.3.0`
+later counts as a release for the `release` baseline. `load` gives them in the rows' `tags` column.
+
 `comparable` restricts a build's baseline to the earlier builds measured the same way: the same
 data set, k6 scripts, k6 version and load profile (the fingerprint's fields that change what is
 measured; the image and the target's version are what is being measured).
@@ -32,9 +36,14 @@ from typing import Any
 import pandas as pd
 
 from ult_pipeline.analysis.history import KEY_COLUMNS
-from ult_pipeline.build import pushed_at_utc
+from ult_pipeline.build import pushed_at_utc, short_digest, split_key
 
 ROW_COLUMNS = ["build", "pushed_at", "operation", "metric", "value", "samples_path"]
+# The rows `load` returns: the stored ones, and the tags the build's image has now in ECR
+# (space-separated, as the sensor last recorded them; empty when none are recorded).
+HISTORY_COLUMNS = [*ROW_COLUMNS, "tags"]
+# Where the sensor records images' current tags (a folder: `summaries` reads the store's top-level JSON files).
+IMAGE_TAGS_FILE = Path("image-tags") / "tags.json"
 # The table of builds `load` returns (the trend report shows it as it is).
 BUILD_COLUMNS = ["build", "pushed_at", "requests", "p95_ms", "error_rate", "students", "dataset_hash"]
 FINGERPRINT_FIELDS = ("dataset_hash", "scripts_hash", "k6_version", "load_profile")
@@ -120,6 +129,51 @@ class HistoryStore:
         _write_atomically(summary_path, lambda p: p.write_text(text))
         return summary_path
 
+    def record_image_tags(self, tags_by_digest: Mapping[str, Iterable[str]]) -> dict[str, tuple[str, ...]]:
+        """Records the tags each image (by digest, `sha256:<hex>`) has now; digests not given keep
+        what was recorded for them (an image deleted from ECR stays a release). Writes only when
+        something changed; returns digest -> tags of the images whose tags changed."""
+        current = self.image_tags()
+        changed = {}
+        for digest, tags in tags_by_digest.items():
+            tags = tuple(sorted(set(tags)))
+            if current.get(digest) != tags:
+                changed[digest] = tags
+        if changed:
+            path = self.folder / IMAGE_TAGS_FILE
+            path.parent.mkdir(parents=True, exist_ok=True)
+            text = json.dumps({d: list(t) for d, t in sorted({**current, **changed}.items())}, indent=1)
+            _write_atomically(path, lambda p: p.write_text(text))
+        return changed
+
+    def image_tags(self) -> dict[str, tuple[str, ...]]:
+        """digest -> the image's tags as last recorded (`record_image_tags`); {} when none are, or
+        the file cannot be read (with a `HistoryStoreWarning` naming it)."""
+        path = self.folder / IMAGE_TAGS_FILE
+        if not path.is_file():
+            return {}
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            self._skip(path, f"not readable JSON ({err})")
+            return {}
+        if not isinstance(data, dict):
+            self._skip(path, "not a map of digests to tags")
+            return {}
+        return {str(d): tuple(str(t) for t in tags) for d, tags in data.items() if isinstance(tags, list)}
+
+    def _tags_by_build(self, builds: Iterable[str]) -> dict[str, str]:
+        """build -> its image's current tags, space-separated (builds named by a partition key only)."""
+        by_short: dict[str, set[str]] = {}
+        for digest, tags in self.image_tags().items():
+            by_short.setdefault(short_digest(digest), set()).update(tags)
+        found = {}
+        for build in builds:
+            parts = split_key(build)
+            if parts and parts[1] in by_short:
+                found[build] = " ".join(sorted(by_short[parts[1]]))
+        return found
+
     # --- reading ----------------------------------------------------------------------------
     def _skip(self, path: Path, reason: str) -> None:
         warnings.warn(f"history store: skipped {path}: {reason}", HistoryStoreWarning, stacklevel=3)
@@ -172,7 +226,8 @@ class HistoryStore:
     def load(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(history rows, one row per build) of the complete builds, in push order (then by build).
 
-        The rows have `ROW_COLUMNS` (`pushed_at` aware UTC), the builds `BUILD_COLUMNS` (the
+        The rows have `HISTORY_COLUMNS` (`pushed_at` aware UTC; `tags` the image's current tags,
+        space-separated, '' when not recorded), the builds `BUILD_COLUMNS` (the
         dataset hash shortened for display). A build whose files cannot be read is left out with
         a `HistoryStoreWarning` naming the file.
         """
@@ -189,6 +244,8 @@ class HistoryStore:
         if len(history):
             history["pushed_at"] = pd.to_datetime(history["pushed_at"], utc=True)
             history = history.astype({c: str for c in KEY_COLUMNS})
+        tags = self._tags_by_build(history["build"].unique()) if len(history) else {}
+        history["tags"] = [tags.get(b, "") for b in history["build"]] if len(history) else pd.Series(dtype=str)
         return history, pd.DataFrame(builds, columns=BUILD_COLUMNS)
 
 

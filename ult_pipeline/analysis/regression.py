@@ -43,7 +43,9 @@ class BaselinePolicy:
 
     @classmethod
     def parse(cls, text: str | None) -> BaselinePolicy:
-        """`last:N`, `pinned:BUILD`, `release[:REGEX]` (tags of the build name before its digest).
+        """`last:N`, `pinned:BUILD`, `release[:REGEX]`: a release is a build one of whose tags REGEX
+        finds (`re.search`; default: a version `v1.2.3` / `1.2.3`): the tag in its name before the
+        digest, or any tag its image has now in ECR (`build_tags`: a re-tag after the test counts).
 
         Raises `HistoryError` on an unknown kind, an N that is not a whole number >= 1, an empty
         BUILD or a REGEX that does not compile.
@@ -71,6 +73,8 @@ class BaselinePolicy:
         raise HistoryError(f"baseline {text!r}: use last:N, pinned:BUILD or release[:REGEX]")
 
     def earlier_builds(self, order: list[str], candidate: str, tag_of) -> list[str]:
+        """The candidate's baseline builds, oldest first. `tag_of(build)` gives the build's tag, or
+        its tags (an iterable, as `build_tags(history)` gives them) that a release is recognised by."""
         before = order[: order.index(candidate)]
         if self.kind == "pinned":
             if self.pinned_build not in before:
@@ -78,11 +82,31 @@ class BaselinePolicy:
             return before[: before.index(self.pinned_build) + 1][-self.last_n:]
         if self.kind == "release":
             pattern = re.compile(self.release_pattern)
-            releases = [i for i, b in enumerate(before) if pattern.search(tag_of(b))]
+            releases = [i for i, b in enumerate(before) if any(pattern.search(t) for t in _tags(tag_of(b)))]
             if not releases:
                 return []
             return before[: releases[-1] + 1][-self.last_n:]
         return before[-self.last_n:]
+
+
+def _tags(value) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def build_tags(history: pd.DataFrame):
+    """`build -> its tags`, for `BaselinePolicy.earlier_builds`: the tag in its name (`tag_of`) and,
+    when the history has a `tags` column (the image's tags now, space-separated, as
+    `HistoryStore.load` gives them and a history CSV may), those too."""
+    recorded: dict[str, set[str]] = {}
+    if "tags" in history.columns and len(history):
+        for build, text in history[["build", "tags"]].drop_duplicates().itertuples(index=False):
+            if isinstance(text, str) and text.strip():
+                recorded.setdefault(str(build), set()).update(text.split())
+
+    def tags(build: str) -> tuple[str, ...]:
+        return (tag_of(build), *sorted(recorded.get(build, ())))
+
+    return tags
 
 
 def _se(sampling_se: dict, levels: dict, build: str, operation: str, metric: str, relative: bool) -> float | None:
@@ -229,7 +253,7 @@ def analyze(
     if candidate not in order:
         raise HistoryError(f"build {candidate!r} is not in the history")
     policy = config.policy()
-    earlier = policy.earlier_builds(order, candidate, tag_of)
+    earlier = policy.earlier_builds(order, candidate, build_tags(history))
     # A pinned or release baseline leaves builds between it and the candidate: they are the newest
     # builds the confirmation windows test together with the candidate, against that baseline.
     between = order[order.index(earlier[-1]) + 1:order.index(candidate)] if earlier and policy.kind != "last_n" else []

@@ -12,7 +12,7 @@ from ult_pipeline.analysis.gate import NOT_COMPARABLE, decide, judge, not_compar
 from ult_pipeline.analysis.history import rows_from_operations
 from ult_pipeline.analysis.history_store import (
     BUILD_COLUMNS,
-    ROW_COLUMNS,
+    HISTORY_COLUMNS,
     HistoryStore,
     HistoryStoreWarning,
     comparable,
@@ -43,7 +43,8 @@ def test_records_read_back_in_the_shape_the_analysis_reads(tmp_path):
     store.record(summary("v2-000000000002", 2), rows("v2-000000000002"))
     store.record(summary("v1-000000000001", 1), rows("v1-000000000001"))
     history, builds = store.load()
-    assert list(history.columns) == ROW_COLUMNS and list(builds.columns) == BUILD_COLUMNS
+    assert list(history.columns) == HISTORY_COLUMNS and list(builds.columns) == BUILD_COLUMNS
+    assert set(history["tags"]) == {""}  # no image tags recorded
     assert list(builds["build"]) == ["v1-000000000001", "v2-000000000002"]
     assert history["build"].drop_duplicates().tolist() == ["v1-000000000001", "v2-000000000002"]
     assert str(history["pushed_at"].dt.tz) == "UTC" and len(history) == 2 * 2 * 5
@@ -76,7 +77,7 @@ def test_interrupted_builds_are_left_out_of_the_history(tmp_path):
 
 def test_an_empty_or_missing_store_is_an_empty_history(tmp_path):
     history, builds = HistoryStore(tmp_path / "nothing-yet").load()
-    assert history.empty and builds.empty and list(history.columns) == ROW_COLUMNS
+    assert history.empty and builds.empty and list(history.columns) == HISTORY_COLUMNS
     assert HistoryStore(tmp_path).summary("v1-000000000001") is None
 
 
