@@ -24,7 +24,11 @@ def newrelic() -> None:
 @click.option("--region", default=lambda: setting(os.environ, "ULT_NEWRELIC_REGION"), show_default="US")
 @click.option("--endpoint", envvar="ULT_NEWRELIC_ENDPOINT", default=None,
               help="A local server speaking New Relic's protocol (tests; env ULT_NEWRELIC_ENDPOINT).")
-def send(partition: str, region: str, endpoint: str | None) -> None:
+@click.option("--stale", type=click.Choice([nr_payload.RESTAMP, nr_payload.REFUSE]), default=nr_payload.RESTAMP,
+              show_default=True,
+              help="Events older than New Relic keeps (24 h; metrics 48 h): stamp them with the sending time, their "
+              "own time kept in runTimestamp, or refuse to send.")
+def send(partition: str, region: str, endpoint: str | None, stale: str) -> None:
     """Send the stored payload of build PARTITION (key: $ULT_NEWRELIC_LICENSE_KEY, account: $ULT_NEWRELIC_ACCOUNT_ID)."""
     key = setting(os.environ, "ULT_NEWRELIC_LICENSE_KEY") or ""
     account = setting(os.environ, "ULT_NEWRELIC_ACCOUNT_ID") or ""
@@ -35,8 +39,10 @@ def send(partition: str, region: str, endpoint: str | None) -> None:
         payload = nr_payload.load(folder)
         endpoints = NewRelicEndpoints.local(endpoint) if endpoint else NewRelicEndpoints.for_region(region)
         with NewRelicClient(int(account), key, endpoints) as client:
-            reports = nr_payload.send(client, payload, folder)
-    except (FileNotFoundError, NewRelicError, ValueError) as err:
+            reports, fit = nr_payload.send(client, payload, folder, stale=stale)
+    except (FileNotFoundError, NewRelicError, ValueError) as err:  # StalePayloadError is a ValueError
         raise click.ClickException(str(err)) from None
     click.echo(f"sent {reports['events'].events} events in {reports['events'].batches} batch(es)"
                + (f", {reports['metrics'].events} metrics" if "metrics" in reports else ""))
+    if fit.line():
+        click.echo(fit.line())

@@ -2,14 +2,9 @@
 
 Nothing here does I/O: :mod:`ult_pipeline.newrelic.ingest` sends what these functions build.
 
-New Relic's documented limits are enforced here rather than left to the collector, which
-accepts oversized payloads with a 200 and drops them later (visible only as
-``NrIntegrationError`` events):
-
-* Event API: at most 255 attributes per event (``eventType`` included), attribute names of
-  at most 255 characters, string values of at most 4096 characters.
-* Metric API: at most 100 attributes per metric (the documented limit has been 100 and 150;
-  the smaller one is used), same name/value lengths.
+New Relic's documented limits (:mod:`.limits`) are enforced here rather than left to the
+collector, which accepts oversized payloads with a 200 and drops them later (visible only as
+``NrIntegrationError`` events).
 
 Too many attributes or a too-long name raise :class:`ValueError` naming the event (silently
 dropping attributes would hide data); too-long string values are truncated. ``None``, NaN and
@@ -22,6 +17,13 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ult_pipeline.newrelic.limits import (
+    MAX_ATTRIBUTE_NAME_LENGTH,
+    MAX_EVENT_ATTRIBUTES,
+    MAX_METRIC_ATTRIBUTES,
+    MAX_STRING_VALUE_LENGTH,
+)
+
 OPERATION_EVENT_TYPE = "UltOperationResult"
 RUN_EVENT_TYPE = "UltLoadTestRun"
 METRIC_PREFIX = "ult.loadtest"
@@ -29,10 +31,6 @@ METRIC_PREFIX = "ult.loadtest"
 #: Row of the per-operation stats that aggregates every operation; not an operation.
 ALL_OPERATIONS = "__all__"
 
-MAX_EVENT_ATTRIBUTES = 255
-MAX_METRIC_ATTRIBUTES = 100
-MAX_ATTRIBUTE_NAME_LENGTH = 255
-MAX_STRING_VALUE_LENGTH = 4096
 
 # operation-stats key -> event attribute name, in the order they appear in an event
 _OPERATION_ATTRIBUTES: tuple[tuple[str, str], ...] = (

@@ -36,7 +36,16 @@ from typing import Any
 
 import requests
 
-from ult_pipeline.newrelic.events import MAX_METRIC_ATTRIBUTES, check_event
+from ult_pipeline.newrelic.events import check_event
+from ult_pipeline.newrelic.limits import (
+    EVENT_MAX_AGE_S,
+    MAX_ATTRIBUTE_NAME_LENGTH,
+    MAX_EVENT_ATTRIBUTES,
+    MAX_METRIC_ATTRIBUTES,
+    MAX_PAYLOAD_BYTES,
+    MAX_STRING_VALUE_LENGTH,
+    METRIC_MAX_AGE_S,
+)
 from ult_pipeline.newrelic.transport import (
     RETRY_STATUSES,
     USER_AGENT,
@@ -48,7 +57,7 @@ from ult_pipeline.newrelic.transport import (
     retry_policy,
 )
 
-DEFAULT_MAX_BATCH_BYTES = 1_000_000
+DEFAULT_MAX_BATCH_BYTES = MAX_PAYLOAD_BYTES
 
 
 @dataclass(frozen=True)
@@ -263,8 +272,10 @@ class NewRelicClient(SessionClient):
         if status == 400:
             msg = (
                 f"{where} rejected the payload as malformed (HTTP 400): check the JSON shape and New Relic's "
-                "limits (255 attributes per event, 100 per metric, names <= 255 chars, string values <= 4096 "
-                "chars, metric timestamps within the last 48 h)"
+                f"limits ({MAX_EVENT_ATTRIBUTES} attributes per event, {MAX_METRIC_ATTRIBUTES} per metric, names "
+                f"<= {MAX_ATTRIBUTE_NAME_LENGTH} chars, string values <= {MAX_STRING_VALUE_LENGTH} chars, event "
+                f"timestamps within {EVENT_MAX_AGE_S // 3600} h, metric timestamps within the last "
+                f"{METRIC_MAX_AGE_S // 3600} h)"
             )
         elif status == 401:
             msg = (

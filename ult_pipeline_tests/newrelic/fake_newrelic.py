@@ -15,6 +15,10 @@ Checks, in order: the key (``Api-Key`` for ingest, ``API-Key`` for NerdGraph -- 
 are case-insensitive, so both spellings work everywhere) -> 403; the account id in the
 events path (when ``account_id`` is set) -> 403; scripted answers queued with :meth:`script`;
 ``max_payload_bytes`` (decompressed JSON size) -> 413; gzip/JSON/shape validity -> 400.
+
+Like New Relic, it accepts events that break the documented limits (too many attributes, long names
+or values, a timestamp more than 24 h away) with a 200; ``kept_events`` leaves out those New Relic
+would then drop, ``dropped_events`` says why.
 """
 
 from __future__ import annotations
@@ -33,6 +37,28 @@ from typing import Any
 import pytest
 
 _EVENTS_PATH = re.compile(r"^/v1/accounts/(\d+)/events$")
+# What New Relic documents it keeps ("Data requirements and limits for custom event data", Metric API
+# limits), written out here rather than imported, so the project's own constants are checked against it.
+_EVENT_ATTRIBUTES, _NAME_CHARS, _VALUE_CHARS, _EVENT_WINDOW_S = 255, 255, 4096, 24 * 3600
+_METRIC_ATTRIBUTES, _METRIC_AGE_S = 100, 48 * 3600
+
+
+def _ms(value: float) -> float:
+    return value * 1000 if value < 100_000_000_000 else value
+
+
+def _event_dropped(event: dict[str, Any], now_s: float | None = None) -> str | None:
+    """Why New Relic would drop an accepted event, or None."""
+    if len(event) > _EVENT_ATTRIBUTES:
+        return f"{len(event)} attributes (at most {_EVENT_ATTRIBUTES})"
+    if any(len(name) > _NAME_CHARS for name in event):
+        return f"an attribute name over {_NAME_CHARS} characters"
+    if any(isinstance(v, str) and len(v) > _VALUE_CHARS for v in event.values()):
+        return f"a string value over {_VALUE_CHARS} characters"
+    now_ms = (time.time() if now_s is None else now_s) * 1000
+    if "timestamp" in event and abs(now_ms - _ms(event["timestamp"])) > _EVENT_WINDOW_S * 1000:
+        return "a timestamp more than 24 h from now"
+    return None
 
 
 @dataclass
@@ -170,6 +196,23 @@ class FakeNewRelic:
     def received_metrics(self) -> list[dict[str, Any]]:
         """Every metric in accepted Metric API posts, in order."""
         return [m for r in self.accepted("metrics") for block in r.json for m in block.get("metrics", [])]
+
+    def kept_events(self, now_s: float | None = None) -> list[dict[str, Any]]:
+        """The received events New Relic would store: those it accepts with a 200 and then drops
+        (NrIntegrationError) are left out; see `dropped_events`."""
+        return [e for e in self.received_events() if _event_dropped(e, now_s) is None]
+
+    def dropped_events(self, now_s: float | None = None) -> list[tuple[dict[str, Any], str]]:
+        """(event, why New Relic drops it) for each received event it would not store."""
+        found = [(e, _event_dropped(e, now_s)) for e in self.received_events()]
+        return [(e, why) for e, why in found if why is not None]
+
+    def kept_metrics(self, now_s: float | None = None) -> list[dict[str, Any]]:
+        """The received metrics New Relic would store (timestamps within the last 48 h, <= 100 attributes)."""
+        now_ms = (time.time() if now_s is None else now_s) * 1000
+        return [m for m in self.received_metrics()
+                if len(m.get("attributes") or {}) <= _METRIC_ATTRIBUTES
+                and now_ms - _ms(m.get("timestamp", now_ms)) <= _METRIC_AGE_S * 1000]
 
     def _next_scripted(self, kind: str) -> ScriptedResponse | None:
         with self._lock:

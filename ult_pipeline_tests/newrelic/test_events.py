@@ -8,8 +8,6 @@ import pytest
 
 from ult_pipeline.newrelic.client import NewRelicClient, NewRelicEndpoints
 from ult_pipeline.newrelic.events import (
-    MAX_EVENT_ATTRIBUTES,
-    MAX_STRING_VALUE_LENGTH,
     OPERATION_EVENT_TYPE,
     RUN_EVENT_TYPE,
     check_event,
@@ -17,6 +15,7 @@ from ult_pipeline.newrelic.events import (
     operation_events,
     run_event,
 )
+from ult_pipeline.newrelic.limits import MAX_EVENT_ATTRIBUTES, MAX_STRING_VALUE_LENGTH
 from ult_pipeline_tests.newrelic.fake_newrelic import FakeNewRelic
 
 LICENSE = "eu01xxTESTLICENSEKEY0123456789abcdNRAL"
