@@ -60,15 +60,14 @@ def operations_table(result: LoadTestResult) -> dg.TableMetadataValue:
     """One row per operation (the load mix last): `operation`, then `OPERATION_COLUMNS`, rounded.
 
     An operation whose requests all failed has no latency (failed requests are never latencies):
-    its cells are left out, never 0, which the history would read as a fast build.
+    its cells are empty, never 0, which a reader would take for a fast build.
     """
     records = []
     for row in _operation_rows(result):
         cells: dict = {"operation": operation_label(row["operation"])}
         for name, column, scale, decimals in OPERATION_COLUMNS:
             value = finite(row.get(column))
-            if value is not None:
-                cells[name] = int(value) if name == "requests" else round(value * scale, decimals)
+            cells[name] = "" if value is None else (int(value) if name == "requests" else round(value * scale, decimals))
         records.append(dg.TableRecord(cells))
     schema = dg.TableSchema(columns=[dg.TableColumn("operation", "string"), *(
         dg.TableColumn(name, "int" if name == "requests" else "float") for name, *_ in OPERATION_COLUMNS)])

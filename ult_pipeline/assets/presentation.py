@@ -240,7 +240,8 @@ def verdict_table(operations: pd.DataFrame, metrics: list[dict] | pd.DataFrame |
     columns = [c for c in VERDICT_COLUMNS if c in present]
     # Columns only the A/B re-runs fill stay out when no re-run was made.
     columns = [c for c in columns if not c.startswith("ab_") or any(c in row for row in rows)]
-    records = [dg.TableRecord({c: row[c] for c in columns if c in row}) for row in rows]
+    # Dagster needs every record to have every column: a cell without a value is empty, never NaN.
+    records = [dg.TableRecord({c: row.get(c, "") for c in columns}) for row in rows]
     schema = dg.TableSchema(columns=[dg.TableColumn(c, "string" if c in _STRING_COLUMNS else "float")
                                      for c in columns])
     return dg.MetadataValue.table(records=records, schema=schema)

@@ -50,7 +50,7 @@ GAP_COLUMNS = (("status", "status", None, None), ("coverage_pct", "coverage", 10
 
 
 def gap_table(rows: list[dict]) -> dg.TableMetadataValue:
-    """One row per operation: `operation`, then `GAP_COLUMNS` (rounded; a cell without a value left out)."""
+    """One row per operation: `operation`, then `GAP_COLUMNS` (rounded; a cell without a value empty)."""
     records = []
     for row in rows:
         cells: dict = {"operation": row["operation"]}
@@ -60,6 +60,8 @@ def gap_table(rows: list[dict]) -> dg.TableMetadataValue:
                 cells[name] = "" if value is None else str(value)
             elif (number := finite(value)) is not None:
                 cells[name] = int(round(number)) if decimals == 0 else round(number * scale, decimals)
+            else:
+                cells[name] = ""
         records.append(dg.TableRecord(cells))
     schema = dg.TableSchema(columns=[dg.TableColumn("operation", "string"), *(
         dg.TableColumn(name, "string" if scale is None else ("int" if decimals == 0 else "float"))

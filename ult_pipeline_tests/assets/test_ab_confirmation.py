@@ -74,7 +74,7 @@ def confirmations(pipeline_resources, sandbox_settings, results_base):
         for tag in ("ab1.0.0", "ab1.0.1"):
             result = build(tag, ServiceKnobs(latency_ms=base), run_config(confirm=False))
             table = metadata(result, "k6_results")["operations"]
-            p50s += [float(r.data["p50"]) for r in table.records if r.data.get("operation") == SLOW]
+            p50s += [float(r.data["p50_ms"]) for r in table.records if r.data.get("operation") == SLOW]
         out["forced"] = build("ab1.0.2", ServiceKnobs(latency_ms=base), run_config(confirm=True, forced=True))
         extra_ms = max(round(0.2 * statistics.median(p50s)), 1)  # +20 % of what clients saw, whole ms
         slow = ServiceKnobs(latency_ms={**base, SLOW: BASE_MS + extra_ms})

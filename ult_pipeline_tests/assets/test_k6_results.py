@@ -47,7 +47,7 @@ def test_a_short_run_materializes_with_exact_per_operation_results(instance, pip
     meta = {k: v.value for k, v in mat.metadata.items()}
     operations = {r.data["operation"] for r in mat.metadata["operations"].records}
     assert {"me", "myUser", "memberships", "orgMemberships", "myUsers", "userNode", "myClasses", "permissions"} <= operations
-    assert meta["interrupted"] is False and meta["error_rate"] == 0
+    assert meta["interrupted"] is False and meta["error_rate_pct"] == 0
     assert meta["fingerprint"]["k6_version"].startswith("k6 v1.1.0")
     assert meta["fingerprint"]["dataset_hash"] == meta["dataset_hash"]
     assert meta["requests"] == 8 * meta["iterations"]
@@ -75,7 +75,7 @@ def test_crossed_thresholds_are_a_result_with_a_failing_check(instance, pipeline
     assert not checks[THRESHOLDS_HELD].passed
     assert "http_req_duration{operation:myUser}" in checks[THRESHOLDS_HELD].metadata["crossed"].value
     my_user = next(r.data for r in mat.metadata["operations"].records if r.data["operation"] == "myUser")
-    assert my_user["p50"] > 1200
+    assert my_user["p50_ms"] > 1200
 
 
 def test_cancelling_keeps_partial_results_and_leaves_no_k6(instance, pipeline_resources):
