@@ -1,7 +1,8 @@
 """A build: one user-service image pushed to ECR, and the one home of its identity.
 
 A build is named by its partition key, `<tag>-<the first 12 hex digits of its digest>`
-(`v1.2.3-0123456789ab`). This module is the only place that formats or parses that key, that
+(`v1.2.3-0123456789ab`), where the tag is the image's most specific tag (`build_tag`: a version
+tag before other tags, before moving tags such as `latest`). This module is the only place that formats or parses that key, that
 knows the run tags the sensor puts on a build's run (`ult/image_tag`, `ult/image_digest`,
 `ult/pushed_at`), and that turns a push time in any of its forms (datetime, ISO text, pandas
 Timestamp) into one: a timezone-aware datetime in UTC.
@@ -10,7 +11,7 @@ Timestamp) into one: a timezone-aware datetime in UTC.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -81,6 +82,77 @@ def tag_of(key: str) -> str:
     return parts[0] if parts else key
 
 
+# --- which tag names a build -------------------------------------------------------------------
+# Tags that name another image's digest, never a build: cosign stores a signature, attestation and
+# SBOM of image `sha256:<hex>` under the tag `sha256-<hex>.sig` / `.att` / `.sbom` (cosign's
+# "triangulate" convention); registries without the OCI 1.1 referrers API keep an image's referrers
+# in an index tagged `sha256-<hex>` (OCI distribution-spec 1.1, "referrers tag schema").
+_SIGNATURE_TAG = re.compile(r"(?:sha256|sha512)-[0-9a-f]{64,128}(?:\.[A-Za-z0-9_-]+)?")
+# A version tag: semver-ish, optional `v`, two or three numbers, optional pre-release/variant suffix
+# (`v2.3.0`, `2.3.0`, `v2.3`, `2.3.0-rc.1`). Docker tags cannot hold semver's `+build`.
+_VERSION_TAG = re.compile(r"[vV]?(?P<numbers>\d+\.\d+(?:\.\d+)?)(?P<suffix>-[0-9A-Za-z][0-9A-Za-z.-]*)?")
+# Tags that move from build to build: they say where an image is, not which one it is. A bare major
+# version (`v2`, `2`) moves too.
+MOVING_TAGS = frozenset({
+    "latest", "main", "master", "trunk", "head", "stable", "dev", "develop", "development", "edge", "nightly",
+    "next", "canary", "beta", "alpha", "staging", "stage", "production", "prod", "release", "current", "test",
+    "qa", "preview", "snapshot",
+})
+_MAJOR_ONLY = re.compile(r"[vV]?\d+")
+
+
+def is_signature_tag(tag: str) -> bool:
+    """True for a tag that names another image's digest (`sha256-<hex>.sig`, `.att`, `.sbom`, or the
+    OCI 1.1 referrers fallback tag `sha256-<hex>`): a signature, attestation, SBOM or referrers
+    index, never a build."""
+    return bool(_SIGNATURE_TAG.fullmatch(tag))
+
+
+def is_version_tag(tag: str) -> bool:
+    """True for a version tag: `v2.3.0`, `2.3.0`, `v2.3`, `2.3.0-rc.1` (optional `v`, two or three
+    numbers, optional suffix after `-`)."""
+    return bool(_VERSION_TAG.fullmatch(tag))
+
+
+def is_moving_tag(tag: str) -> bool:
+    """True for a tag that moves from build to build (`MOVING_TAGS`, any case, or a bare major
+    version such as `v2`)."""
+    return tag.lower() in MOVING_TAGS or bool(_MAJOR_ONLY.fullmatch(tag))
+
+
+def tag_rank(tag: str) -> tuple:
+    """How specific a tag is, smallest first: version tags (more numbers first: `2.3.0` before
+    `2.3`), then other tags (`git-3f9c2e1`, `build-42`), then moving tags (`latest`, `main`, `v2`);
+    ties by the tag's text, so the rule is deterministic."""
+    version = _VERSION_TAG.fullmatch(tag)
+    if version:
+        return (0, -version["numbers"].count("."), tag)
+    return (2 if is_moving_tag(tag) else 1, 0, tag)
+
+
+def name_tags(tags: Iterable[str], pattern: str | re.Pattern | None = None) -> list[str]:
+    """The tags that may name a build, most specific first (`tag_rank`): signature tags
+    (`is_signature_tag`) never, and with `pattern` (ULT_BUILD_TAG_PATTERN) only tags it matches
+    in full (`re.fullmatch`)."""
+    if isinstance(pattern, str):
+        pattern = re.compile(pattern)
+    names = [t for t in dict.fromkeys(tags) if t and not is_signature_tag(t)]
+    if pattern is not None:
+        names = [t for t in names if pattern.fullmatch(t)]
+    return sorted(names, key=tag_rank)
+
+
+def build_tag(tags: Iterable[str], pattern: str | re.Pattern | None = None) -> str | None:
+    """The tag a build is named after: its most specific tag (`name_tags`); None when no tag may
+    name it (only signature tags, or none matching `pattern`).
+
+    `["latest", "v2.3.0"]` -> `v2.3.0`; `["main", "git-3f9c2e1"]` -> `git-3f9c2e1`;
+    `["latest"]` -> `latest`.
+    """
+    names = name_tags(tags, pattern)
+    return names[0] if names else None
+
+
 def _check_tag(tag: str) -> None:
     if not isinstance(tag, str) or not tag or any(c.isspace() or not c.isprintable() for c in tag):
         raise ValueError(f"image tag {tag!r}: must be non-empty, without spaces or control characters")
@@ -114,15 +186,18 @@ class Build:
         return cls(None if pushed_at is None else pushed_at_utc(pushed_at), digest, tag)
 
     @classmethod
-    def from_image(cls, image: Mapping[str, Any] | Any) -> Build:
-        """A build from an ECR image: a `describe_images` imageDetails entry (named after its
-        first tag in sorted order: an image with several tags is one build), or anything with
-        `tag`, `digest` and `pushed_at` attributes. Raises ValueError for an untagged image."""
+    def from_image(cls, image: Mapping[str, Any] | Any, pattern: str | re.Pattern | None = None) -> Build:
+        """A build from an ECR image: a `describe_images` imageDetails entry (an image with several
+        tags is one build, named after its most specific tag, `build_tag`), or anything with `tag`,
+        `digest` and `pushed_at` attributes. Raises ValueError for an image without a tag that may
+        name a build (untagged, signature tags only, or none matching `pattern`)."""
         if isinstance(image, Mapping):
-            tags = sorted(image.get("imageTags") or [])
-            if not tags:
-                raise ValueError(f"image {image.get('imageDigest')!r} has no tag: it is not a build")
-            return cls.of(tags[0], image["imageDigest"], image["imagePushedAt"])
+            tags = image.get("imageTags") or []
+            tag = build_tag(tags, pattern)
+            if tag is None:
+                why = "has no tag" if not tags else f"has no tag that names a build ({', '.join(sorted(tags))})"
+                raise ValueError(f"image {image.get('imageDigest')!r} {why}: it is not a build")
+            return cls.of(tag, image["imageDigest"], image["imagePushedAt"])
         return cls.of(image.tag, image.digest, image.pushed_at)
 
     @classmethod
