@@ -582,8 +582,25 @@ th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: ta
 _CONFIG = {"displaylogo": False, "responsive": True}
 
 
+def _plain(value):
+    """`value` as plain (nested) lists and dicts, None for NaN: plotly.py would write numpy arrays as
+    base64 typed arrays, which plotly.js reads but a reader of a plot's `data` (the browser tests) does not."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, pd.Series | pd.Index):
+        value = value.to_numpy()
+    if isinstance(value, np.ndarray | list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def _div(figure: go.Figure, div_id: str) -> str:
     """The figure as a div and its script (plotly.js itself is in the page's head, once)."""
+    figure = go.Figure(data=[_plain(trace.to_plotly_json()) for trace in figure.data], layout=figure.layout)
     return figure.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config=_CONFIG,
                           default_width="100%", default_height=f"{figure.layout.height or 360}px")
 
