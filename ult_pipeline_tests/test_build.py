@@ -112,11 +112,56 @@ def test_a_build_from_an_ecr_image():
     detail = {"imageDigest": DIGEST, "imageTags": ["v2", "latest", "v1.0.0-rc.1"],
               "imagePushedAt": PUSHED.astimezone(timezone(timedelta(hours=9)))}
     build = Build.from_image(detail)
-    # Several tags are one build, named after the first in sorted order.
-    assert (build.tag, build.digest, build.pushed_at, build.key) == ("latest", DIGEST, PUSHED, "latest-" + SHORT)
+    # Several tags are one build, named after the most specific: the version tag (v2 is a moving major).
+    assert (build.tag, build.digest, build.pushed_at, build.key) == ("v1.0.0-rc.1", DIGEST, PUSHED,
+                                                                     "v1.0.0-rc.1-" + SHORT)
     assert Build.from_image(build) == build
     with pytest.raises(ValueError, match="no tag"):
         Build.from_image({"imageDigest": DIGEST, "imageTags": [], "imagePushedAt": PUSHED})
+    with pytest.raises(ValueError, match="no tag that names a build"):
+        Build.from_image({"imageDigest": DIGEST, "imageTags": [f"sha256-{'ab' * 32}.sig"], "imagePushedAt": PUSHED})
+    with pytest.raises(ValueError, match="no tag that names a build"):
+        Build.from_image(detail, pattern=r"v\d+\.\d+\.\d+")
+    assert Build.from_image(detail, pattern=r"v\d+\.\d+\.\d+(-.+)?").tag == "v1.0.0-rc.1"
+
+
+# The rule, case by case (pure: no Dagster, no ECR).
+NAMES = [
+    (["v2.3.0", "latest"], "v2.3.0"),  # issue 14: the release was named latest-<digest>
+    (["latest", "2.3.0"], "2.3.0"),
+    (["v2.3", "v2.3.0", "v2", "latest"], "v2.3.0"),  # more numbers: more specific
+    (["main", "git-3f9c2e1"], "git-3f9c2e1"),  # a specific tag before a moving one
+    (["stable", "build-42", "v1.0.0-rc.1"], "v1.0.0-rc.1"),
+    (["latest", "main"], "latest"),  # only moving tags: the first by name
+    (["Latest", "nightly-2026-11-30"], "nightly-2026-11-30"),
+    (["latest"], "latest"),
+    ([f"sha256-{'ab' * 32}.sig", "v1.0.0"], "v1.0.0"),
+    ([f"sha256-{'ab' * 32}.sig"], None),  # cosign signature
+    ([f"sha256-{'ab' * 32}.att"], None),  # cosign attestation
+    ([f"sha256-{'ab' * 32}.sbom"], None),  # cosign SBOM
+    ([f"sha256-{'ab' * 32}"], None),  # OCI 1.1 referrers tag schema
+    ([], None),
+]
+
+
+@pytest.mark.parametrize(("tags", "name"), NAMES)
+def test_a_build_is_named_after_its_most_specific_tag(tags, name):
+    from ult_pipeline.build import build_tag
+
+    assert build_tag(tags) == name
+    assert build_tag(list(reversed(tags))) == name  # whatever order ECR lists them in
+
+
+def test_the_build_tag_pattern_limits_the_tags_that_name_builds():
+    from ult_pipeline.build import build_tag, is_moving_tag, is_signature_tag, is_version_tag
+
+    assert build_tag(["v2.3.0", "latest"], r"latest") == "latest"
+    assert build_tag(["v2.3.0", "latest"], r"v\d+") is None  # matched in full, not searched
+    assert build_tag(["release-7", "v2.3.0"], re.compile(r"release-\d+")) == "release-7"
+    assert build_tag([f"sha256-{'ab' * 32}.sig"], r".*") is None  # a signature never names a build
+    assert is_version_tag("2.3.0") and is_version_tag("V1.2") and not is_version_tag("v2") and not is_version_tag("1.2.3.4")
+    assert is_moving_tag("v2") and is_moving_tag("MAIN") and not is_moving_tag("git-3f9c2e1")
+    assert not is_signature_tag("sha256-abc.sig")  # not a digest
 
 
 def test_malformed_builds_are_refused():
