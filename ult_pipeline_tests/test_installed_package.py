@@ -67,7 +67,9 @@ def test_definitions_load_in_production_mode_and_the_sensor_reads_ecr_in_moto(in
     ecr = AwsResource(endpoint_url=endpoint, region=sandbox_aws.REGION).client("ecr")
     ecr.create_repository(repositoryName=repository)
     manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                           "config": {"mediaType": "x", "size": 1, "digest": "sha256:" + "0" * 64},
+                           # A runnable image's config: any other config type is an OCI artifact, not a build.
+                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 1,
+                                      "digest": "sha256:" + "0" * 64},
                            "layers": [{"mediaType": "x", "size": 1, "digest": "sha256:" + uuid.uuid4().hex * 2}]})
     ecr.put_image(repositoryName=repository, imageManifest=manifest, imageTag="v4.5.0")
     result = run_in(installed, """
