@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from ult_pipeline.analysis.history import ALL_OPERATIONS, build_order
@@ -600,9 +601,11 @@ def _plain(value):
 
 def _div(figure: go.Figure, div_id: str) -> str:
     """The figure as a div and its script (plotly.js itself is in the page's head, once)."""
-    figure = go.Figure(data=[_plain(trace.to_plotly_json()) for trace in figure.data], layout=figure.layout)
-    return figure.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config=_CONFIG,
-                          default_width="100%", default_height=f"{figure.layout.height or 360}px")
+    # The figure was validated when built: its plain form is written as it is.
+    plain = {"data": [_plain(trace.to_plotly_json()) for trace in figure.data],
+             "layout": _plain(figure.layout.to_plotly_json())}
+    return pio.to_html(plain, validate=False, full_html=False, include_plotlyjs=False, div_id=div_id, config=_CONFIG,
+                       default_width="100%", default_height=f"{figure.layout.height or 360}px")
 
 
 def _slug(name: str) -> str:
