@@ -215,16 +215,16 @@ def list_images(ecr, repository: str, *, pattern=None) -> list[Build]:
 
 def find_image(ecr, repository: str, key: str) -> Build | None:
     """The image of the repository whose partition key is `key`, whatever rule named it: the image
-    that carries the key's tag and whose digest starts with the key's 12 hex digits; None when there
-    is none (or `key` is not a partition key)."""
+    whose digest starts with the key's 12 hex digits (the one that still carries the key's tag
+    first: a moving tag may have left it); None when there is none (or `key` is not a partition
+    key). The build returned is named by `key`."""
     parts = split_key(key)
     if parts is None:
         return None
     tag, short = parts
-    for image in list_ecr_images(ecr, repository):
-        if tag in image.tags and short_digest(image.digest) == short:
-            return Build.of(tag, image.digest, image.pushed_at)
-    return None
+    matches = [i for i in list_ecr_images(ecr, repository) if short_digest(i.digest) == short]
+    matches.sort(key=lambda i: tag not in i.tags)
+    return Build.of(tag, matches[0].digest, matches[0].pushed_at) if matches else None
 
 
 @dataclass(frozen=True)

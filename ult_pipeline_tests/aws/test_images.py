@@ -188,7 +188,10 @@ def test_find_image_finds_a_build_by_its_key_whatever_rule_named_it(ecr):
     for tag in ("git-3f9c2e1", "latest"):
         found = find_image(ecr, REPOSITORY, f"{tag}-{digest[7:19]}")
         assert found is not None and (found.tag, found.digest) == (tag, digest)
-    assert find_image(ecr, REPOSITORY, f"v9.9.9-{digest[7:19]}") is None
+    # `latest` moved on to another image: the build is still found by its digest.
+    moved = find_image(ecr, REPOSITORY, f"main-{digest[7:19]}")
+    assert moved is not None and (moved.tag, moved.digest) == ("main", digest)
+    assert find_image(ecr, REPOSITORY, "v9.9.9-ffffffffffff") is None
     assert find_image(ecr, REPOSITORY, "not-a-key") is None
 
 
