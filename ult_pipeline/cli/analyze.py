@@ -14,7 +14,7 @@ import pandas as pd
 
 from ult_pipeline.analysis.gate import EXIT_BAD_INPUT, decide, judge
 from ult_pipeline.analysis.history import HistoryError, build_order, read_csv
-from ult_pipeline.analysis.regression import DEFAULT_GATE, MIN_HISTORY, GateConfig, tag_of
+from ult_pipeline.analysis.regression import DEFAULT_GATE, MIN_HISTORY, GateConfig, build_tags
 
 # Builds named when `--build` is not among them: the newest few are the likely ones.
 BUILDS_SHOWN = 5
@@ -126,7 +126,7 @@ def analyze_command(history_csv, build, baseline, tolerance_pct, matters_pct, no
         # the table skips them, and with them ruptures' ~0.5 s import (scipy.stats).
         config = GateConfig(baseline=baseline, tolerance_pct=tolerance_pct, matters_pct=matters_pct,
                             normalize=not no_normalize, find_change_points=output == "json")
-        earlier = config.policy().earlier_builds(order, candidate, tag_of)
+        earlier = config.policy().earlier_builds(order, candidate, build_tags(history))
         if len(earlier) < MIN_HISTORY:
             raise HistoryError(f"{history_csv}: build {candidate!r} has {len(earlier)} baseline build(s) before it; "
                                f"a verdict needs at least {MIN_HISTORY}; judge a later build or widen --baseline")

@@ -218,3 +218,22 @@ def test_an_empty_build_or_baseline_is_refused_not_defaulted(tmp_path):
     path = write(tmp_path, history(3))
     bad_input(run(path, "--baseline", ""), "--baseline is empty")
     bad_input(run(path, "--build", " "), "--build is empty")
+
+
+def test_the_release_baseline_finds_a_build_re_tagged_as_a_release(tmp_path):
+    # Every build is named after `latest` (pushed as latest, re-tagged v2.3.0 later): only the history's
+    # `tags` column (the images' tags now) says which one is a release.
+    frame = history(8, cv=0.02, seed=4)
+    pushed = list(frame.drop_duplicates("build").sort_values("pushed_at")["build"])
+    frame["build"] = frame["build"].map({b: f"latest-{i:012x}" for i, b in enumerate(pushed)})
+    release = "latest-000000000004"  # the fifth build pushed
+    untagged = tmp_path / "untagged.csv"
+    frame.to_csv(untagged, index=False)
+    result = analyze(str(untagged), "--baseline", "release")
+    assert result.returncode == 2 and "0 baseline build(s)" in result.stderr, result.stderr
+    tagged = tmp_path / "tagged.csv"
+    frame.assign(tags=frame["build"].map(lambda b: "v2.3.0 latest" if b == release else "")).to_csv(tagged, index=False)
+    result = analyze(str(tagged), "--baseline", "release", "--output", "json")
+    assert result.returncode in (0, 1), result.stderr
+    compared = {m["builds_compared"] for m in json.loads(result.stdout)["metrics"]}
+    assert compared == {5}  # the five builds up to the release
