@@ -249,6 +249,7 @@ def status_figure(order: list[str], statuses: pd.DataFrame, noisy: list[str], fa
     layout["yaxis"] = dict(tickmode="array", tickvals=list(range(len(present))), ticktext=present, automargin=True,
                            range=[-0.6, len(present) - 0.4], showgrid=True, gridcolor="#f0f0f0")
     layout["showlegend"] = False
+    layout["margin"] = dict(l=70, r=20, t=40, b=40)  # no legend above the plot
     _bands(layout, order, statuses, noisy)
     figure = go.Figure(layout=layout)
     for row, status in enumerate(present):
@@ -440,18 +441,40 @@ def comparison_table(verdicts: pd.DataFrame, candidate: str) -> pd.DataFrame:
     return table.sort_values("p95_change_pct", ascending=False, na_position="last").reset_index(drop=True)
 
 
+def compare_range(table: pd.DataFrame, min_half_span: float = MIN_LATENCY_SPAN_PCT) -> tuple[float, float]:
+    """The x range (%) of the forest plot: every interval and smallest detectable change, at least
+    +-`min_half_span` around 0 so that a 1 % change looks small."""
+    values = pd.concat([table[c] for c in ("p95_change_pct", "p95_ci_low_pct", "p95_ci_high_pct", "mdc_pct")])
+    values = pd.concat([values, -table["mdc_pct"]]).astype(float)
+    values = values[np.isfinite(values)]
+    low = min(float(values.min()) if len(values) else 0.0, -min_half_span)
+    high = max(float(values.max()) if len(values) else 0.0, min_half_span)
+    pad = 0.05 * (high - low)
+    return low - pad, high + pad
+
+
 def compare_figure(table: pd.DataFrame, candidate: str) -> go.Figure:
-    """Forest plot: each operation's p95 change vs baseline (%) with its interval, coloured by verdict."""
+    """Forest plot: each operation's p95 change vs baseline (%) with its interval, coloured by verdict,
+    and the smallest change the run could detect (grey ticks at +-MDC)."""
     ops = list(table["operation"])[::-1]  # largest change at the top
     figure = go.Figure(layout=dict(
         title=dict(text=f"{tag_of(candidate)} vs its baseline: p95 change per operation (95 % interval)", x=0.01,
                    font=dict(size=14)),
         height=120 + 32 * max(len(ops), 1), margin=dict(l=120, r=20, t=60, b=50), font=dict(family=_FONT, size=11),
         xaxis=dict(title=dict(text="p95 change vs baseline (%)"), zeroline=True, zerolinecolor="#616161",
-                   automargin=True),
+                   automargin=True, range=list(compare_range(table)), gridcolor="#eee"),
         yaxis=dict(categoryorder="array", categoryarray=ops, automargin=True, title=dict(text="operation")),
         legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1.0, xanchor="right"), plot_bgcolor="#fff",
+        showlegend=True,
     ))
+    mdc = table.dropna(subset=["mdc_pct"])
+    if len(mdc):
+        figure.add_trace(go.Scatter(
+            x=[*mdc["mdc_pct"], *(-mdc["mdc_pct"])], y=[*mdc["operation"], *mdc["operation"]], mode="markers",
+            name="smallest detectable change (+-)", marker=dict(symbol="line-ns-open", size=14, color="#9e9e9e",
+                                                                 line=dict(width=2, color="#9e9e9e")),
+            hovertemplate="%{y}: changes smaller than %{x:.1f} % could not be seen<extra></extra>",
+        ))
     marks = [verdict_mark(v, c) or (v if v in STYLE else UNCHANGED) for v, c in zip(table["verdict"], table["confidence"], strict=True)]
     table = table.assign(mark=marks)
     for mark, rows in table.groupby("mark", sort=False):
