@@ -23,7 +23,7 @@ from ult_pipeline.analysis.gate import NOT_COMPARABLE, GateDecision, apply_confi
 from ult_pipeline.analysis.history import ALL_OPERATIONS
 from ult_pipeline.analysis.regression import LATENCY, GateConfig, inconclusive_detail
 from ult_pipeline.analysis.sampling import sampling_errors
-from ult_pipeline.assets.presentation import build_entries, verdict_table
+from ult_pipeline.assets.presentation import build_entries, trend_report_link, verdict_table
 from ult_pipeline.assets.target_deployment import build_of
 from ult_pipeline.loadtest.profiles import LoadProfile
 from ult_pipeline.loadtest.run import json_safe, run_load_test
@@ -178,7 +178,8 @@ def ab_confirmation(
     decision = decide(operations, gate)
     final = final_verdict(build, operations, status, baseline_build, runs_table, results, gate)
     store_verdict(folder, final)
-    metadata = ab_metadata(final, operations, regression_comparison.get("metrics"), gate, context.run.tags)
+    metadata = ab_metadata(final, operations, regression_comparison.get("metrics"), gate, context.run.tags,
+                           trend_report_link(results_store))
     if runs_table:
         metadata["ab_runs"] = dg.MetadataValue.table(
             records=[dg.TableRecord({k: ("" if v is None else (round(v, 2) if k == "value_ms" else v))
@@ -191,9 +192,10 @@ def ab_confirmation(
 
 
 def ab_metadata(final: dict, operations: pd.DataFrame, metrics: list[dict] | None, gate: GateConfig,
-                run_tags: dict[str, str] | None = None) -> dict:
+                run_tags: dict[str, str] | None = None, links: dict | None = None) -> dict:
     """The build's final verdict page, in reading order: the verdict, the regressed operations, the
-    build, the summary, then the per-operation table (display only: nothing reads it back)."""
+    build, the summary, `links` (the trend report), then the per-operation table (display only:
+    nothing reads it back)."""
     return {
         "verdict": final["verdict"],
         "regressed_operations": final["regressed_operations"],
@@ -201,6 +203,7 @@ def ab_metadata(final: dict, operations: pd.DataFrame, metrics: list[dict] | Non
         "summary": final["summary"],
         "inconclusive": final["inconclusive"],
         "confirmation": final["confirmation"],
+        **(links or {}),
         "operations": verdict_table(operations, metrics, gate),
     }
 

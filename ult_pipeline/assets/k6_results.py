@@ -6,6 +6,7 @@ analysis reads the history across builds; the asset's metadata is for people onl
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -21,6 +22,7 @@ from ult_pipeline.assets.presentation import (
     finite,
     metric_key_part,
     operation_label,
+    trend_report_link,
 )
 from ult_pipeline.build import Build, tag_of
 from ult_pipeline.loadtest.profiles import get_load_profile
@@ -93,11 +95,12 @@ def plotted_metadata(result: LoadTestResult) -> dict[str, dg.FloatMetadataValue]
 
 
 def result_metadata(result: LoadTestResult, partition_key: str | None = None,
-                    run_tags: Mapping[str, str] | None = None) -> dict:
-    """The k6_results page: the build, the run's totals (ms, %, per second), the operations table,
-    the run's identity (fingerprint), then one number per operation and metric for the Plots tab."""
+                    run_tags: Mapping[str, str] | None = None, links: Mapping[str, Any] | None = None) -> dict:
+    """The k6_results page: the build, `links` (the trend report), the run's totals (ms, %, per second),
+    the operations table, the run's identity (fingerprint), then one number per operation and metric
+    for the Plots tab."""
     totals = result.totals()
-    metadata: dict = {**build_entries(partition_key, run_tags)}
+    metadata: dict = {**build_entries(partition_key, run_tags), **(links or {})}
     if result.interrupted:  # said first when true (the key keeps this place when updated below)
         metadata["interrupted"] = True
     p95, p99 = finite(totals["p95_ms"]), finite(totals["p99_ms"])
@@ -207,7 +210,8 @@ def k6_results(
     def keep_partial(partial: LoadTestResult) -> None:
         # The run is being cancelled: record what k6 saw so far, marked interrupted.
         context.log_event(dg.AssetMaterialization(
-            asset_key=context.asset_key, partition=context.partition_key, metadata=result_metadata(partial, context.partition_key, context.run.tags),
+            asset_key=context.asset_key, partition=context.partition_key, metadata=result_metadata(partial, context.partition_key, context.run.tags,
+                                                                   trend_report_link(results_store)),
             description="interrupted: partial results",
         ))
 
@@ -220,5 +224,6 @@ def k6_results(
     if not result.interrupted:  # partial results never enter the history (they are in the results folder)
         store = results_store.history_store()
         record_build(store, context.partition_key, pushed_at_of(context, store), result, seeded_dataset)
-    yield dg.Output(result.to_json(), metadata=result_metadata(result, context.partition_key, context.run.tags))
+    yield dg.Output(result.to_json(), metadata=result_metadata(result, context.partition_key, context.run.tags,
+                                                               trend_report_link(results_store)))
     yield from checks(result)

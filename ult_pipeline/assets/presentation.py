@@ -28,6 +28,8 @@ from ult_pipeline.analysis.regression import (
 )
 from ult_pipeline.build import Build, tag_of
 
+# The trend report's file in its folder (`analysis.report.write_report` writes it).
+REPORT_FILE = "trend_report.html"
 # How `__all__` (every request of the run together) is named wherever people read it.
 ALL_LABEL = "all operations (load mix)"
 # Its verdict cell: the gate never counts it (`gate.decide`, `regression.overall`).
@@ -55,6 +57,16 @@ def build_entries(partition_key: str | None, run_tags: Mapping[str, str] | None 
         return {}
     build = Build.from_run(run_tags or {}, partition_key)
     return {"build": partition_key, "image": build.tag if build is not None else tag_of(partition_key)}
+
+
+def trend_report_link(results_store) -> dict[str, dg.UrlMetadataValue]:
+    """`trend_report`: the URL of the trend report (every build's numbers, verdicts, change points) when
+    the results store is served (ULT_RESULTS_URL), so a build's page opens it in one click; else nothing."""
+    # Imported here: trend_report imports ab_confirmation, which imports this module.
+    from ult_pipeline.assets.trend_report import REPORT_FOLDER
+
+    url = results_store.url_of(results_store.partition_dir(REPORT_FOLDER) / REPORT_FILE)
+    return {"trend_report": dg.MetadataValue.url(url)} if url else {}
 
 
 def finite(value: Any) -> float | None:

@@ -138,3 +138,18 @@ def test_the_telemetry_table_has_units_and_rounded_numbers():
     assert row == {"operation": "userNode", "status": "missing server-side", "coverage_pct": 0.0,
                    "latency_offset_ms": "", "k6_p95_ms": 4.12, "server_p95_ms": "", "k6_requests": 1320,
                    "server_requests": "", "k6_errors": 0, "server_errors": ""}
+
+
+def test_a_builds_pages_link_the_trend_report_when_the_results_are_served(tmp_path):
+    from ult_pipeline.assets.presentation import trend_report_link
+    from ult_pipeline.resources.target import ResultsStoreResource
+
+    served = ResultsStoreResource(base_dir=str(tmp_path), base_url="http://127.0.0.1:8123/results/")
+    link = trend_report_link(served)
+    assert link["trend_report"].url == "http://127.0.0.1:8123/results/trend/trend_report.html"
+    assert trend_report_link(ResultsStoreResource(base_dir=str(tmp_path))) == {}
+    operations, metrics = judged()
+    meta = ab_metadata(final_verdict(BUILD, operations), operations, metrics, DEFAULT_GATE, {}, link)
+    keys = list(meta)
+    assert keys.index("trend_report") < keys.index("operations") and keys[0] == "verdict"
+    assert list(result_metadata(k6_result(), BUILD, {}, link))[:3] == ["build", "image", "trend_report"]
