@@ -558,6 +558,8 @@ TELEMETRY_HEADERS = {"build": "build", "operation": "operation", "status": "stat
 def _builds_table(order: list[str], when: pd.Series, builds: pd.DataFrame, statuses: pd.DataFrame,
                   factors: pd.Series, noisy: list[str]) -> pd.DataFrame:
     """One row per build, newest first: `when` (build -> push time) gives the push times."""
+    if not order:
+        return pd.DataFrame()
     table = pd.DataFrame({"build": order, "pushed_at": [when.get(b) for b in order]})
     table = table.merge(statuses.drop(columns=["pushed_at"]), on="build", how="left")
     if len(builds):

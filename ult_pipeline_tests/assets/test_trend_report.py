@@ -83,3 +83,9 @@ def test_without_a_served_store_the_path_comes_first(store):
     [mat] = result.asset_materializations_for_node("trend_report")
     assert list(mat.metadata)[0] == "html"
     assert pd.notna(mat.metadata["seconds"].value)
+
+
+def test_an_empty_store_gives_a_page_saying_so(tmp_path):
+    report = write_trend_report(ResultsStoreResource(base_dir=str(tmp_path / "results")))
+    assert report["builds"] == 0 and report["latest"] is None
+    assert "no builds yet" in report["html"].read_text()
