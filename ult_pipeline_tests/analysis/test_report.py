@@ -240,6 +240,13 @@ _PLOTS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(d
     traces: d.data.map(t => ({name: t.name, x: Array.from(t.x || []), y: Array.from(t.y || []),
                               builds: Array.from(t.customdata || []).map(c => c[0])})),
     points: d.querySelectorAll('.scatterlayer .point').length,
+    annotations: (d.layout.annotations || []).map(a => a.text),
+    // axis labels outside the plot's box are cut off for the reader
+    clipped: Array.from(d.querySelectorAll('.xtick text, .ytick text, .g-xtitle text, .g-ytitle text')).filter(t => {
+        const box = t.getBoundingClientRect(), outer = d.getBoundingClientRect();
+        return box.width > 0 && (box.left < outer.left - 1 || box.right > outer.right + 1 || box.top < outer.top - 1
+                                 || box.bottom > outer.bottom + 1);
+    }).map(t => t.textContent),
 }))"""
 
 
@@ -307,3 +314,6 @@ def test_renders_in_a_real_browser_with_charts_and_no_console_errors(report):
     assert plots["throughput"]["yrange"][0] == 0
     assert "inconclusive" in {t["name"] for t in plots["latency-myUsers"]["traces"]}
     assert "compare" in plots
+    # The noisy build's value is written beside its off-scale marker; no axis label is cut off.
+    assert any("noisy build" in text for text in panel["annotations"]), panel["annotations"]
+    assert {name: plot["clipped"] for name, plot in plots.items() if plot["clipped"]} == {}
