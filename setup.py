@@ -64,8 +64,6 @@ setup(
         "pyjwt>=2.8",
         "click>=8.1",
         "psutil>=5.9",
-        # trend report charts (PNG, embedded in the offline HTML)
-        "matplotlib>=3.8",
         "plotly>=6,<7",  # the trend report: interactive charts, plotly.js inline (offline)
         # regression statistics
         "scipy>=1.15",

@@ -1,7 +1,7 @@
 """`ult`: the pipeline's command line, for people and scripts.
 
 Subcommands are imported on demand (click's "lazy group" pattern): `ult analyze` must not pay
-for Dagster, boto3 or matplotlib, which the other commands import. `ult --help` lists them from
+for Dagster, boto3 or plotly, which the other commands import. `ult --help` lists them from
 the summaries below without importing any; `ult_pipeline_tests/cli/test_cli_startup.py` checks
 the summaries still match the commands' own help.
 """

@@ -1,5 +1,5 @@
 """`ult` starts fast: the group imports a subcommand only when it is run, and `ult analyze` does not
-import Dagster, boto3 or matplotlib (timings: `python -m ult_pipeline_tests.bench.cli_startup`)."""
+import Dagster, boto3 or plotly (timings: `python -m ult_pipeline_tests.bench.cli_startup`)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from ult_pipeline.cli.main import LAZY_COMMANDS, cli
 
-HEAVY = ("dagster", "boto3", "botocore", "matplotlib")
+HEAVY = ("dagster", "boto3", "botocore", "plotly")
 
 
 def imported_after(code: str) -> set[str]:
@@ -45,12 +45,12 @@ def test_ult_help_imports_no_subcommand():
     assert not loaded & {*HEAVY, "pandas", "scipy"}, sorted(loaded & {*HEAVY, "pandas", "scipy"})
 
 
-def test_analyze_imports_neither_dagster_boto3_nor_matplotlib():
+def test_analyze_imports_neither_dagster_boto3_nor_plotly():
     loaded = imported_after("import ult_pipeline.cli.analyze")
     assert not loaded & {*HEAVY, "ruptures"}, sorted(loaded & {*HEAVY, "ruptures"})
 
 
-def test_analyze_of_a_small_history_imports_neither_dagster_boto3_nor_matplotlib(tmp_path):
+def test_analyze_of_a_small_history_imports_neither_dagster_boto3_nor_plotly(tmp_path):
     from ult_pipeline_tests.analysis.history_fixtures import history
 
     csv = tmp_path / "history.csv"
