@@ -66,10 +66,11 @@ def instance():
         yield instance
 
 
-def run(instance, **plan) -> dg.DagsterRun:
+def run(instance, partition: str = PARTITION, **plan) -> dg.DagsterRun:
+    """A finished run of the stand-in job for `partition` (added to the instance's builds already)."""
     config = {"ops": {name: {"config": plan} for name in ("seeded_dataset", "k6_results")}}
     result = DEFS.resolve_job_def("load_test_job").execute_in_process(
-        instance=instance, partition_key=PARTITION, run_config=config, raise_on_error=False)
+        instance=instance, partition_key=partition, run_config=config, raise_on_error=False)
     return instance.get_run_by_id(result.run_id)
 
 
