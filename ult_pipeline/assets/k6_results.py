@@ -133,6 +133,8 @@ def checks(result: LoadTestResult) -> list[dg.AssetCheckResult]:
         dg.AssetCheckResult(
             check_name=THRESHOLDS_HELD, passed=not result.k6.thresholds_crossed,
             metadata={"crossed": dg.MetadataValue.json(failed_thresholds)},
+            description=None if not result.k6.thresholds_crossed else "thresholds crossed: " + (", ".join(
+                f"{metric} {expression}" for metric, expression in failed_thresholds.items()) or "see k6's summary"),
         ),
         dg.AssetCheckResult(
             check_name=NO_DROPPED_ITERATIONS, passed=rate_ok,
@@ -143,7 +145,9 @@ def checks(result: LoadTestResult) -> list[dg.AssetCheckResult]:
                 f"{result.target_rate:g} iterations/s achieved (the load generator or the target could not keep up)"),
         ),
         dg.AssetCheckResult(check_name=RUN_COMPLETE, passed=not result.interrupted,
-                            metadata={"exit_code": result.k6.exit_code}),
+                            metadata={"exit_code": result.k6.exit_code},
+                            description=None if not result.interrupted else
+                            f"interrupted: {result.interrupted_reason or 'k6 stopped before the planned end'}"),
     ]
 
 

@@ -153,3 +153,18 @@ def test_a_builds_pages_link_the_trend_report_when_the_results_are_served(tmp_pa
     keys = list(meta)
     assert keys.index("trend_report") < keys.index("operations") and keys[0] == "verdict"
     assert list(result_metadata(k6_result(), BUILD, {}, link))[:3] == ["build", "image", "trend_report"]
+
+
+def test_a_failed_k6_check_says_what_failed():
+    from types import SimpleNamespace
+
+    from ult_pipeline.assets.k6_results import checks
+
+    k6 = SimpleNamespace(thresholds_crossed=True, exit_code=99,
+                         thresholds=lambda: {"http_req_failed": {"rate<0.01": False}, "checks": {"rate>0.99": True}})
+    result = SimpleNamespace(k6=k6, interrupted=True, interrupted_reason="k6 was stopped (SIGINT)", target_rate=22.0,
+                             achieved_rate=18.5, ingested=SimpleNamespace(dropped_iterations=41))
+    by_name = {c.check_name: c for c in checks(result)}
+    assert by_name["thresholds_held"].description == "thresholds crossed: http_req_failed rate<0.01"
+    assert by_name["no_dropped_iterations"].description.startswith("41 iterations dropped; 18.50 of 22 iterations/s")
+    assert by_name["run_complete"].description == "interrupted: k6 was stopped (SIGINT)"
