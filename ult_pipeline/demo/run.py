@@ -345,7 +345,8 @@ def story(verdicts: dict[str, dict], failures: dict[str, str], operation: str = 
     measured = ", ".join(part for part in (f"p50 {change:+.0f} %" if change is not None else "",
                                            f"could see changes above {mdc:.0f} %" if mdc is not None else "") if part)
     others = [op for op in _regressed(slowed) if op != operation]
-    return (f"story shown: {SLOWED} ({slowed.get('verdict')}) regressed on {operation}"
+    verdict = str(slowed.get("verdict") or "regressed")  # e.g. "regressed (suspected)"
+    return (f"story shown: {SLOWED} {verdict if verdict.startswith('regressed') else 'regressed'} on {operation}"
             + (f" ({measured})" if measured else "") + (f", and on {', '.join(others)}" if others else "")
             + f"; {REBUILD}, a rebuild of the same speed, did not ({rebuild.get('verdict')})")
 

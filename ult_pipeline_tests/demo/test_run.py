@@ -141,7 +141,7 @@ SLOWED = verdict("regressed (suspected)", [op("me", "unchanged", 5.0), op("userN
 
 def test_the_story_is_shown_when_the_slowed_build_regressed_on_its_operation_and_the_rebuild_not():
     line = story({"v1.0.2": REBUILT, "v1.1.0": SLOWED}, {})
-    assert line.startswith("story shown: v1.1.0 (regressed (suspected)) regressed on userNode"), line
+    assert line.startswith("story shown: v1.1.0 regressed (suspected) on userNode (p50 +49 %"), line
     assert "p50 +49 %" in line and "could see changes above 6 %" in line and "v1.0.2" in line and "(unchanged)" in line
     inconclusive_rebuild = verdict("inconclusive", [op("userNode", "inconclusive", 22.0)])
     assert story({"v1.0.2": inconclusive_rebuild, "v1.1.0": SLOWED}, {}).startswith("story shown:")
