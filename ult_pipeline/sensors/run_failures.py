@@ -78,14 +78,23 @@ def step_failure_reason(event: dg.DagsterEvent) -> str:
     return f"{event.step_key} failed: {short(error.message) if error is not None else 'no error recorded'}"
 
 
+def is_skipped(evaluation: dg.AssetCheckEvaluation) -> bool:
+    """Recorded by `skipped_checks_sensor` for a check its run never got to (not a finding on its asset)."""
+    status = (evaluation.metadata or {}).get("status")
+    return getattr(status, "value", status) == SKIPPED and (evaluation.description or "").startswith(f"{SKIPPED}: ")
+
+
 def failed_check_reasons(evaluations: Iterable[dg.EventLogEntry], skip: frozenset[str] = frozenset(),
                          blocking_only: bool = False) -> list[str]:
     """`check ASSET.CHECK: description` of each failed check among ASSET_CHECK_EVALUATION records
-    (only blocking ones with `blocking_only`), leaving out check names in `skip`."""
+    (only blocking ones with `blocking_only`), leaving out check names in `skip` and checks marked
+    skipped (`is_skipped`)."""
     reasons = []
     for record in evaluations:
         check = record.dagster_event.asset_check_evaluation_data if record.dagster_event else None
         if check is None or check.passed or check.check_name in skip or (blocking_only and not check.blocking):
+            continue
+        if is_skipped(check):  # recorded by skipped_checks_sensor: a consequence of the failure, not a cause
             continue
         reasons.append(f"check {check.asset_key.to_user_string()}.{check.check_name}: "
                        f"{short(check.description or 'failed')}")
