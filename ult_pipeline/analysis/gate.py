@@ -134,14 +134,33 @@ def decide(operations: pd.DataFrame, config: GateConfig | None = None) -> GateDe
         summary = (f"suspected regression of {', '.join(names)} on this build alone: a re-run or the next build "
                    "confirms or clears it")
     elif inconclusive:
-        summary = f"inconclusive: {inconclusive}"
+        summary = f"inconclusive: {_blind_summary(counted, inconclusive, config)}"
     else:
         summary = _quiet_summary(counted, verdict, config)
     if inconclusive and len(regressed):
-        summary += f"; inconclusive: {inconclusive}"
+        summary += f"; inconclusive: {_blind_summary(counted, inconclusive, config)}"
     fails = bool(len(confirmed))
     warns = (bool(len(regressed)) and not fails) or bool(inconclusive)
     return GateDecision(verdict, fails, warns, names, summary)
+
+
+# Up to this many inconclusive operations are named one by one in the summary; more are summed up.
+_NAMED_INCONCLUSIVE = 2
+
+
+def _blind_summary(counted: pd.DataFrame, detail: str, config: GateConfig | None) -> str:
+    """The inconclusive operations in a few words: `detail` (`regression.inconclusive_detail`) for one or
+    two, else "8 operations could only see changes above 15 to 24 %" (each one's in `inconclusive_detail`)."""
+    rows = counted[counted["verdict"] == INCONCLUSIVE]
+    mdc = pd.to_numeric(rows.get("mdc_pct", pd.Series(dtype=float)), errors="coerce")
+    mdc = mdc[np.isfinite(mdc)]
+    if len(rows) <= _NAMED_INCONCLUSIVE or not len(mdc):
+        return detail
+    low, high = float(mdc.min()), float(mdc.max())
+    span = f"{low:.0f} %" if round(low) == round(high) else f"{low:.0f} to {high:.0f} %"
+    matters = f" ({config.matters_pct:g} % matters)" if config is not None else ""
+    every = "all " if len(rows) == len(counted) else ""
+    return f"{every}{len(rows)} operations could only see changes above {span}{matters}"
 
 
 def _quiet_summary(counted: pd.DataFrame, verdict: str, config: GateConfig | None) -> str:

@@ -172,3 +172,23 @@ def test_a_pinned_or_release_baseline_confirms_a_step_the_newest_builds_share(ba
     ops = judge(frame, build_order(frame)[-1], GateConfig(baseline=policy)).operations.set_index("operation")
     assert ops.loc["me", "verdict"] == "regressed" and ops.loc["me", "confidence"] == "confirmed", ops
     assert decide(judge(frame, build_order(frame)[-1], GateConfig(baseline=policy)).operations).exit_code == 1
+
+
+def test_the_gates_summary_is_a_sentence_that_names_what_it_checked():
+    def ops(*rows):
+        return pd.DataFrame([{"operation": op, "verdict": verdict, "confidence": confidence, "mdc_pct": mdc}
+                             for op, verdict, confidence, mdc in rows])
+
+    quiet = ops(("me", "unchanged", None, 6.0), ("userNode", "unchanged", None, 8.6),
+                ("__all__", "improved", "suspected", 3.0))
+    assert decide(quiet, DEFAULT_GATE).summary == ("unchanged: no operation slower beyond 3 %; each of 2 operations "
+                                                    "could see a 9 % change")
+    faster = ops(("me", "improved", "confirmed", 6.0), ("userNode", "unchanged", None, 8.0))
+    assert decide(faster, DEFAULT_GATE).summary.startswith("improved: me faster; no operation slower beyond 3 %")
+    too_few = ops(("me", "insufficient history", None, None), ("userNode", "insufficient history", None, None))
+    assert decide(too_few).summary == "insufficient history: fewer than 2 earlier builds to compare with; nothing judged"
+    blind = ops(*((op, "inconclusive", None, mdc) for op, mdc in (("me", 15.2), ("myUser", 24.4), ("userNode", 18.0))))
+    assert decide(blind, DEFAULT_GATE).summary == (
+        "inconclusive: all 3 operations could only see changes above 15 to 24 % (10 % matters)")
+    one = ops(("me", "inconclusive", None, 42.0), ("userNode", "unchanged", None, 5.0))
+    assert decide(one).summary == "inconclusive: me (could only see changes above 42 %)"
