@@ -133,7 +133,7 @@ def analyze_command(history_csv, build, baseline, tolerance_pct, matters_pct, no
         judgement = judge(history, candidate, config)
     except HistoryError as err:
         raise BadInput(str(err)) from None
-    decision = decide(judgement.operations)
+    decision = decide(judgement.operations, config)
     try:
         _print(judgement, decision, candidate, output)
         sys.stdout.flush()
