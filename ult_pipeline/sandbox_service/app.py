@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from ..user_service_schema import schema_sdl
 from .auth import AuthError, TokenCache, authenticate
+from .body_limit import payload_too_large, read_limited_body
 from .bootstrap import bootstrap
 from .config import ServiceConfig
 from .context import RequestContext
@@ -100,8 +101,14 @@ def create_app(config: ServiceConfig) -> Starlette:
 
     async def graphql_endpoint(request: Request) -> Response:
         started = time.perf_counter()
+        # Express's json parser runs before anything else in the real service: a body over its
+        # limit never reaches auth or GraphQL (body_limit.py).
+        raw = await read_limited_body(request)
+        if raw is None:
+            telemetry.record("payload_too_large", time.perf_counter() - started, True)
+            return payload_too_large()
         try:
-            body: Any = json.loads(await request.body())
+            body: Any = json.loads(raw)
         except ValueError:
             body = None
         operation = request_operation_name(body, documents)

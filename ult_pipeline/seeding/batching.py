@@ -34,3 +34,54 @@ def pack_unique(elements: Sequence[T], key: Callable[[T], Hashable], size: int =
             rounds.append([])
         rounds[n].append(element)
     return [call for round_ in rounds for call in chunks(round_, size)]
+
+
+def cut(items: Sequence[T], size: int = MAX_ELEMENTS, weight: Callable[[T], int] | None = None,
+        budget: int | None = None, separator: int = 0) -> list[list[T]]:
+    """``items`` in order, cut into calls of at most ``size`` items whose weights, plus
+    ``separator`` between two items, add up to at most ``budget`` (no budget: by count only).
+
+    A single item heavier than the budget cannot be sent in any call: ValueError.
+    """
+    if size < 1:
+        raise ValueError("chunk size must be at least 1")
+    if budget is None or weight is None:
+        return chunks(items, size)
+    calls: list[list[T]] = []
+    current: list[T] = []
+    used = 0
+    for item in items:
+        w = weight(item)
+        if w > budget:
+            raise ValueError(f"one element weighs {w} (bytes), more than a whole call may ({budget}); split it first")
+        extra = w + (separator if current else 0)
+        if current and (len(current) == size or used + extra > budget):
+            calls.append(current)
+            current, used, extra = [], 0, w
+        current.append(item)
+        used += extra
+    if current:
+        calls.append(current)
+    return calls
+
+
+def pack_rounds(elements: Sequence[T], key: Callable[[T], Hashable] | None = None, size: int = MAX_ELEMENTS,
+                weight: Callable[[T], int] | None = None, budget: int | None = None,
+                separator: int = 0) -> list[list[list[T]]]:
+    """Rounds of calls: the n-th element of each ``key`` in the n-th round (as `pack_unique`),
+    each round `cut` by count and weight. No two calls of one round name the same key, so a
+    round's calls may run at once even where writes to one key must not overlap. Without a
+    key, one round."""
+    if key is None:
+        rounds: list[list[T]] = [list(elements)] if elements else []
+    else:
+        rounds = []
+        seen: dict[Hashable, int] = {}
+        for element in elements:
+            k = key(element)
+            n = seen.get(k, 0)
+            seen[k] = n + 1
+            if n == len(rounds):
+                rounds.append([])
+            rounds[n].append(element)
+    return [cut(round_, size, weight, budget, separator) for round_ in rounds]

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 
-from ult_pipeline.seeding.batching import chunks, pack_unique
-from ult_pipeline.seeding.dataset import STUDENT, TEACHER, Dataset
+from ult_pipeline.seeding import plan
+from ult_pipeline.seeding.dataset import Dataset
+from ult_pipeline.seeding.plan import STUDENT_ROLE, TEACHER_ROLE, SeededIds, StagePlan, body_size
 from ult_pipeline.target_api.client import (
     GraphQLCallError,
     GraphQLClient,
@@ -35,7 +36,8 @@ from ult_pipeline.target_api.client import (
     element_errors,
 )
 
-STUDENT_ROLE, TEACHER_ROLE = "Student", "Teacher"
+__all__ = ["STUDENT_ROLE", "TEACHER_ROLE", "SeededIds", "SeedResult", "Seeder", "SeedingError", "StageTiming"]
+
 DUPLICATE_CHILD = "ERR_DUPLICATE_CHILD_ENTITY"
 # Sends of one call whose answers were all lost before seeding gives up.
 MAX_SENDS = 3
@@ -50,26 +52,17 @@ class SeedingError(RuntimeError):
 Lookup = Callable[[list[dict]], "dict | None"]
 
 
-@dataclass
-class SeededIds:
-    users: dict[str, str] = field(default_factory=dict)
-    organizations: dict[str, str] = field(default_factory=dict)
-    schools: dict[str, str] = field(default_factory=dict)
-    classes: dict[str, str] = field(default_factory=dict)
-    roles: dict[str, str] = field(default_factory=dict)
-
-    def to_json(self) -> dict:
-        return {
-            "users": self.users, "organizations": self.organizations, "schools": self.schools,
-            "classes": self.classes, "roles": self.roles,
-        }
-
-
 @dataclass(frozen=True)
 class StageTiming:
     name: str
     calls: int
     seconds: float
+    # The largest request body of the stage, in bytes (kept under plan.BODY_BUDGET).
+    largest_body: int = 0
+
+    @property
+    def calls_per_second(self) -> float:
+        return self.calls / self.seconds if self.seconds else 0.0
 
 
 @dataclass(frozen=True)
@@ -106,25 +99,43 @@ class Seeder:
         self._log = log or (lambda _msg: None)
         self._stages: list[StageTiming] = []
 
-    def _stage(self, name: str, operation: str, calls: list[list[dict]], lookup: Lookup | None = None) -> list[dict]:
-        """Send ``calls`` of ``operation``; returns each call's answer (`data[operation]`).
+    def _run(self, stage: StagePlan, lookup: Lookup | None = None) -> list[dict]:
+        """Send the stage's calls; returns each call's answer (`data[operation]`), in plan order.
 
-        ``lookup`` is given for creates (see the module docstring); adds go without.
+        Up to ``concurrency`` calls are in flight; with ``serial_rounds`` a round's calls all
+        answer before the next round's start. ``lookup`` is given for creates (see the module
+        docstring); adds go without.
         """
         started = time.perf_counter()
-
-        def send(inputs: list[dict]) -> dict:
-            return self._send_once(operation, inputs, lookup)
-
-        if self.concurrency == 1 or len(calls) <= 1:
-            results = [send(c) for c in calls]
-        else:
-            with ThreadPoolExecutor(self.concurrency) as pool:
-                results = list(pool.map(send, calls))
+        rounds = [list(r) for r in stage.rounds] if stage.serial_rounds else [stage.calls]
+        results: list[dict] = []
+        for calls in rounds:
+            results += self._send_all(stage.operation, calls, lookup)
         seconds = time.perf_counter() - started
-        self._stages.append(StageTiming(name, len(calls), seconds))
-        self._log(f"seeding: {name}: {len(calls)} calls in {seconds:.2f} s")
+        largest = max((body_size(stage.operation, c) for c in stage.calls), default=0)
+        self._stages.append(StageTiming(stage.name, len(stage.calls), seconds, largest))
+        self._log(f"seeding: {stage.name}: {len(stage.calls)} calls in {seconds:.2f} s")
         return results
+
+    def _send_all(self, operation: str, calls: list[list[dict]], lookup: Lookup | None) -> list[dict]:
+        if self.concurrency == 1 or len(calls) <= 1:
+            return [self._send_once(operation, c, lookup) for c in calls]
+        pool = ThreadPoolExecutor(min(self.concurrency, len(calls)))
+        try:
+            futures: list[Future] = [pool.submit(self._send_once, operation, c, lookup) for c in calls]
+            wait(futures, return_when=FIRST_EXCEPTION)
+            if any(f.done() and not f.cancelled() and f.exception() is not None for f in futures):
+                # Calls not started yet are never sent (nothing of theirs landed); those in
+                # flight finish first, so that every failure is known. One that says the
+                # target may hold part of the data (SeedingError) wins over a plain refusal.
+                pool.shutdown(wait=True, cancel_futures=True)
+                errors = [f.exception() for f in futures if not f.cancelled() and f.exception() is not None]
+                if len(errors) > 1:
+                    self._log(f"seeding: {operation}: {len(errors)} calls failed; the first: {errors[0]}")
+                raise next((e for e in errors if isinstance(e, SeedingError)), errors[0])  # type: ignore[misc]
+            return [f.result() for f in futures]
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _send_once(self, operation: str, inputs: list[dict], lookup: Lookup | None) -> dict:
         """One call's effect, exactly once: `data[operation]` of the answer, or of the lookup
@@ -196,10 +207,9 @@ class Seeder:
             classes = pool.submit(self._create_classes, dataset, ids)
             schools.result()
             classes.result()
-        self._add_classes_to_schools(dataset, ids)
-        self._add_users_to_organizations(dataset, ids)
-        self._add_users_to_schools(dataset, ids)
-        self._add_to_classes(dataset, ids)
+        for stage in [plan.add_classes_to_schools(dataset, ids), *plan.add_users_to_organizations(dataset, ids),
+                      *plan.add_users_to_schools(dataset, ids), *plan.add_to_classes(dataset, ids)]:
+            self._run(stage)
         return SeedResult(
             ids=ids, calls=self.client.calls - calls_before, seconds=time.perf_counter() - started,
             stages=tuple(self._stages),
@@ -207,42 +217,28 @@ class Seeder:
 
     def _create_users(self, dataset: Dataset, ids: SeededIds) -> None:
         by_email = {u.email: u.key for u in dataset.users}
-        inputs = [
-            {
-                "givenName": u.given_name, "familyName": u.family_name, "gender": u.gender,
-                "dateOfBirth": u.date_of_birth, "contactInfo": {"email": u.email},
-            }
-            for u in dataset.users
-        ]
-        for result in self._stage("createUsers", "createUsers", chunks(inputs), self._users_by_email):
+        for result in self._run(plan.create_users(dataset), self._users_by_email):
             for user in result["users"]:
                 ids.users[by_email[user["contactInfo"]["email"].lower()]] = user["id"]
         _require_all("users", by_email.values(), ids.users)
 
     def _create_organizations(self, dataset: Dataset, ids: SeededIds) -> None:
         by_name = {o.name: o.key for o in dataset.organizations}
-        inputs = [{"userId": ids.users[o.owner], "organizationName": o.name} for o in dataset.organizations]
-        for result in self._stage("createOrganizations", "createOrganizations", chunks(inputs),
-                                  self._organizations_by_name):
+        for result in self._run(plan.create_organizations(dataset, ids), self._organizations_by_name):
             for org in result["organizations"]:
                 ids.organizations[by_name[org["name"]]] = org["id"]
         _require_all("organizations", by_name.values(), ids.organizations)
 
     def _create_schools(self, dataset: Dataset, ids: SeededIds) -> None:
         by_name = {s.name: s.key for s in dataset.schools}
-        inputs = [
-            {"organizationId": ids.organizations[s.organization], "name": s.name, "shortCode": s.short_code}
-            for s in dataset.schools
-        ]
-        for result in self._stage("createSchools", "createSchools", chunks(inputs), self._schools_by_name):
+        for result in self._run(plan.create_schools(dataset, ids), self._schools_by_name):
             for school in result["schools"]:
                 ids.schools[by_name[school["name"]]] = school["id"]
         _require_all("schools", by_name.values(), ids.schools)
 
     def _create_classes(self, dataset: Dataset, ids: SeededIds) -> None:
         by_name = {c.name: c.key for c in dataset.classes}
-        inputs = [{"organizationId": ids.organizations[c.organization], "name": c.name} for c in dataset.classes]
-        for result in self._stage("createClasses", "createClasses", chunks(inputs), self._classes_by_name):
+        for result in self._run(plan.create_classes(dataset, ids), self._classes_by_name):
             for cls in result["classes"]:
                 ids.classes[by_name[cls["name"]]] = cls["id"]
         _require_all("classes", by_name.values(), ids.classes)
@@ -286,55 +282,6 @@ class Seeder:
         found = _found("createClasses", "classes", [i["name"] for i in inputs], _nodes(data), data["totalCount"],
                        lambda n: n["name"])
         return None if found is None else {"classes": found}
-
-    def _add_classes_to_schools(self, dataset: Dataset, ids: SeededIds) -> None:
-        elements = [
-            {"schoolId": ids.schools[s.key], "classIds": [ids.classes[c.key] for c in dataset.classes if c.school == s.key]}
-            for s in dataset.schools
-        ]
-        self._stage("addClassesToSchools", "addClassesToSchools", pack_unique(elements, lambda e: e["schoolId"]))
-
-    def _members(self, dataset: Dataset, role: str, group: Callable) -> dict[str, list[str]]:
-        members: dict[str, list[str]] = {}
-        for user in dataset.users_with_role(role):
-            members.setdefault(group(user), []).append(user.key)
-        return members
-
-    def _add_users_to_organizations(self, dataset: Dataset, ids: SeededIds) -> None:
-        # Owners are members already (createOrganizations); one call per role (API rule).
-        for role, role_name in ((TEACHER, TEACHER_ROLE), (STUDENT, STUDENT_ROLE)):
-            elements = [
-                {"organizationId": ids.organizations[org], "organizationRoleIds": [ids.roles[role_name]],
-                 "userIds": [ids.users[k] for k in batch]}
-                for org, keys in self._members(dataset, role, lambda u: u.organization).items()
-                for batch in chunks(keys)
-            ]
-            self._stage(f"addUsersToOrganizations[{role_name}]", "addUsersToOrganizations",
-                        pack_unique(elements, lambda e: e["organizationId"]))
-
-    def _add_users_to_schools(self, dataset: Dataset, ids: SeededIds) -> None:
-        for role, role_name in ((TEACHER, TEACHER_ROLE), (STUDENT, STUDENT_ROLE)):
-            elements = [
-                {"schoolId": ids.schools[school], "schoolRoleIds": [ids.roles[role_name]],
-                 "userIds": [ids.users[k] for k in batch]}
-                for school, keys in self._members(dataset, role, lambda u: dataset.school_of[u.key]).items()
-                for batch in chunks(keys)
-            ]
-            self._stage(f"addUsersToSchools[{role_name}]", "addUsersToSchools",
-                        pack_unique(elements, lambda e: e["schoolId"]))
-
-    def _add_to_classes(self, dataset: Dataset, ids: SeededIds) -> None:
-        students = [
-            {"classId": ids.classes[c], "studentIds": [ids.users[k] for k in batch]}
-            for c, keys in dataset.students_of.items() for batch in chunks(keys)
-        ]
-        teachers = [
-            {"classId": ids.classes[c], "teacherIds": [ids.users[k] for k in batch]}
-            for c, keys in dataset.teachers_of.items() for batch in chunks(keys) if keys
-        ]
-        self._stage("addStudentsToClasses", "addStudentsToClasses", pack_unique(students, lambda e: e["classId"]))
-        self._stage("addTeachersToClasses", "addTeachersToClasses", pack_unique(teachers, lambda e: e["classId"]))
-
 
 def _nodes(connection: dict) -> list[dict]:
     return [edge["node"] for edge in connection.get("edges") or [] if edge and edge.get("node")]

@@ -12,6 +12,8 @@ credentials).
 
 from __future__ import annotations
 
+import html
+import json
 import re
 import threading
 from typing import Literal
@@ -158,12 +160,12 @@ class GraphQLClient:
         list-input mutation, which is all-or-nothing) or TransportError (see its
         ``may_have_landed``).
         """
-        body = {"query": query, "variables": variables or {}, "operationName": operation}
+        body = request_body(query, variables, operation)
         kind = operation_kind(query)
         with self._lock:
             self._calls += 1
         try:
-            response = self._session(kind).post(self.url, json=body, timeout=self._timeout)
+            response = self._session(kind).post(self.url, data=body, timeout=self._timeout)
         except requests.RequestException as err:
             landed = not _never_connected(err)
             hint = " (it may have been executed: not resent)" if landed and kind != "query" else ""
@@ -172,24 +174,29 @@ class GraphQLClient:
             ) from None
         if response.status_code == 401:
             raise TransportError(
-                f"{operation}: {self.url} refused the credentials (401: {_short(response.text)}); "
+                f"{operation}: {self.url} refused the credentials (401: {answer_summary(response)}); "
                 "check the API key or token configured for the target", may_have_landed=False,
             )
         if response.status_code == 400 and "errors" in response.text:
             # Apollo answers a document that does not parse or validate with 400 and `errors`.
-            raise GraphQLCallError(operation, _json(response).get("errors") or [{"message": _short(response.text)}])
+            raise GraphQLCallError(operation, _json(response).get("errors") or [{"message": answer_summary(response)}])
+        if response.status_code == 413:
+            raise TransportError(
+                f"{operation}: HTTP 413 {answer_summary(response)} (the request body was {len(body):,} bytes; "
+                f"{self.url} refused it before running it)", may_have_landed=False,
+            )
         if response.status_code != 200:
             # 4xx are refusals before GraphQL runs (auth, body size); a 5xx may come after the
             # service wrote (a proxy's 502 after the service committed, a crash while answering).
             raise TransportError(
-                f"{operation}: HTTP {response.status_code} from {self.url}: {_short(response.text)}",
+                f"{operation}: HTTP {response.status_code} {answer_summary(response)} (from {self.url})",
                 may_have_landed=response.status_code >= 500,
             )
         try:
             payload = response.json()
         except ValueError:
             raise TransportError(
-                f"{operation}: {self.url} answered with a body that is not JSON: {_short(response.text)}",
+                f"{operation}: {self.url} answered HTTP 200 with a body that is not JSON: {answer_summary(response)}",
                 may_have_landed=True,
             ) from None
         if payload.get("errors") or payload.get("data") is None:
@@ -224,5 +231,40 @@ def _json(response: requests.Response) -> dict:
     return payload if isinstance(payload, dict) else {}
 
 
-def _short(text: str, limit: int = 300) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."
+def request_body(query: str, variables: dict | None, operation: str) -> bytes:
+    """The exact bytes `GraphQLClient.execute` posts (what a service's body limit measures)."""
+    body = {"query": query, "variables": variables or {}, "operationName": operation}
+    return json.dumps(body, allow_nan=False).encode("utf-8")
+
+
+_TAG = re.compile(r"<[^>]*>")
+_LINE_BREAK = re.compile(r"<br\s*/?>|</(?:p|div|h[1-6]|title|pre|li|tr)>", re.IGNORECASE)
+_NOISE = re.compile(r"<(script|style|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+# "PayloadTooLargeError: request entity too large": the class name says nothing more.
+_ERROR_CLASS = re.compile(r"^[A-Za-z_$][\w$]*(?:Error|Exception): ")
+
+
+def answer_summary(response: requests.Response, limit: int = 200) -> str:
+    """The first line of meaning of an answer that is not GraphQL's, for a one-line error:
+    a JSON body's `message` (or first error's), an HTML page's first line of text (an Express
+    error page is its error's stack, file paths and all: only its first line is kept, without
+    the error's class name), a text body's first line; the status's reason when there is none."""
+    text = response.text or ""
+    payload = _json(response) if text.lstrip()[:1] in "{[" and text.strip() else {}
+    line = ""
+    if payload:
+        errors = payload.get("errors")
+        first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
+        line = str(payload.get("message") or first.get("message") or "")
+    elif "<" in text and ">" in text:
+        page = _NOISE.sub("", text)
+        pre = re.search(r"<pre\b[^>]*>(.*?)</pre>", page, re.IGNORECASE | re.DOTALL)
+        if pre:
+            page = pre.group(1)
+        page = html.unescape(_TAG.sub("", _LINE_BREAK.sub("\n", page)))
+        line = next((ln.strip() for ln in page.splitlines() if ln.strip()), "")
+        line = _ERROR_CLASS.sub("", line)
+    else:
+        line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    line = " ".join(line.split()) or (response.reason or "no body")
+    return line if len(line) <= limit else line[:limit] + "..."

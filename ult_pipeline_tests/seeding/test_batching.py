@@ -29,3 +29,24 @@ def test_pack_unique_cuts_rounds_at_the_limit():
     elements = [{"school": s} for s in range(120)]
     calls = pack_unique(elements, lambda e: e["school"])
     assert [len(c) for c in calls] == [MAX_ELEMENTS, MAX_ELEMENTS, 20]
+
+
+def test_cut_stops_at_the_budget_counting_separators_and_keeps_order():
+    from ult_pipeline.seeding.batching import cut
+
+    calls = cut(list(range(10)), size=50, weight=lambda _: 10, budget=34, separator=2)
+    # 10 + 2 + 10 + 2 + 10 = 34 fits; a fourth would not.
+    assert [len(c) for c in calls] == [3, 3, 3, 1]
+    assert sum(calls, []) == list(range(10))
+    assert [len(c) for c in cut(list(range(7)), size=2, weight=lambda _: 1, budget=100)] == [2, 2, 2, 1]
+
+
+def test_pack_rounds_keeps_each_key_once_per_round():
+    from ult_pipeline.seeding.batching import pack_rounds
+
+    elements = [{"k": k, "n": n} for k in "abc" for n in range(2)]
+    rounds = pack_rounds(elements, lambda e: e["k"], size=2, weight=lambda _: 1, budget=10)
+    assert [[[(e["k"], e["n"]) for e in call] for call in r] for r in rounds] == [
+        [[("a", 0), ("b", 0)], [("c", 0)]], [[("a", 1), ("b", 1)], [("c", 1)]],
+    ]
+    assert pack_rounds([], None) == []

@@ -152,3 +152,41 @@ def test_element_codes_are_read_from_both_shapes():
     real = {"extensions": {"code": "ERR_API_BAD_INPUT", "exception": {"errors": [{"code": "ERR_DUPLICATE_CHILD_ENTITY"}]}}}
     sandbox = {"extensions": {"code": "ERR_API_BAD_INPUT", "errors": [{"code": "ERR_DUPLICATE_CHILD_ENTITY"}]}}
     assert element_codes(real) == element_codes(sandbox) == ["ERR_DUPLICATE_CHILD_ENTITY"]
+
+
+class _Answer:
+    def __init__(self, text: str, reason: str = "Payload Too Large"):
+        self.text, self.reason = text, reason
+
+    def json(self):
+        return json.loads(self.text)
+
+
+@pytest.mark.parametrize("text,summary", [
+    # Express's error page under NODE_ENV=development: the stack, file paths and all.
+    ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Error</title>\n</head>\n"
+     "<body>\n<pre>PayloadTooLargeError: request entity too large<br> &nbsp; &nbsp;at readStream "
+     "(/usr/src/app/node_modules/raw-body/index.js:156:17)</pre>\n</body>\n</html>\n", "request entity too large"),
+    # ... and under production: the status's text only.
+    ("<!DOCTYPE html><html><head><title>Error</title></head><body><pre>Payload Too Large</pre></body></html>",
+     "Payload Too Large"),
+    ("<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center>"
+     "<hr><center>nginx</center></body></html>", "502 Bad Gateway"),
+    ('{"code":"UNAUTHORIZED","message":"Invalid API key provided"}', "Invalid API key provided"),
+    ('{"errors":[{"message":"Syntax Error"}]}', "Syntax Error"),
+    ("upstream connect error\nor disconnect/reset before headers", "upstream connect error"),
+    ("", "Payload Too Large"),
+])
+def test_an_answer_outside_graphql_is_summed_up_in_one_line(text, summary):
+    from ult_pipeline.target_api.client import answer_summary
+
+    assert answer_summary(_Answer(text)) == summary
+
+
+def test_a_413_names_the_operation_status_meaning_and_body_size(server):
+    Scripted.answers = [(413, {"message": "request entity too large"})]
+    client = GraphQLClient(server, api_key="secret-key", backoff=0.01)
+    with pytest.raises(TransportError) as err:
+        client.call("createUsers", {"input": []})
+    assert str(err.value).startswith("createUsers: HTTP 413 request entity too large (the request body was ")
+    assert "secret-key" not in str(err.value)

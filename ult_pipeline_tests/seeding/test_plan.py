@@ -1,0 +1,81 @@
+"""Every call seeding sends fits the real service's body limit, whatever the profile:
+the plan is built without a server (placeholder ids of real length) and each body is
+measured as the client posts it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ult_pipeline.seeding import plan
+from ult_pipeline.seeding.batching import MAX_ELEMENTS
+from ult_pipeline.seeding.dataset import generate
+from ult_pipeline.seeding.profiles import PROFILES, DatasetProfile
+from ult_pipeline.target_api.client import request_body
+from ult_pipeline.target_api.documents import document
+
+KEYS = {"addClassesToSchools": "schoolId", "addUsersToOrganizations": "organizationId",
+        "addUsersToSchools": "schoolId", "addStudentsToClasses": "classId", "addTeachersToClasses": "classId"}
+LISTS = ("userIds", "studentIds", "teacherIds", "classIds", "organizationRoleIds", "schoolRoleIds")
+
+
+def sent_body(operation: str, inputs: list[dict]) -> bytes:
+    # What requests would post with json=: json.dumps of {query, variables, operationName}.
+    return json.dumps({"query": document(operation), "variables": {"input": inputs},
+                       "operationName": operation}).encode()
+
+
+def check_plan(dataset) -> list[plan.StagePlan]:
+    stages = plan.plan(dataset, plan.placeholder_ids(dataset))
+    for stage in stages:
+        for call in stage.calls:
+            body = request_body(document(stage.operation), {"input": call}, stage.operation)
+            assert body == sent_body(stage.operation, call)
+            assert len(body) == plan.body_size(stage.operation, call)
+            assert len(body) <= plan.BODY_BUDGET < plan.BODY_LIMIT, (stage.name, len(body))
+            assert 1 <= len(call) <= MAX_ELEMENTS
+            for element in call:
+                for name in LISTS:
+                    assert len(element.get(name, [])) <= MAX_ELEMENTS
+            if stage.operation in KEYS:
+                keys = [e[KEYS[stage.operation]] for e in call]
+                assert len(keys) == len(set(keys)), stage.name
+        if stage.serial_rounds:
+            for round_ in stage.rounds:
+                keys = [e[KEYS[stage.operation]] for call in round_ for e in call]
+                assert len(keys) == len(set(keys)), stage.name
+    return stages
+
+
+def test_every_body_of_the_large_profile_fits_the_limit_and_nothing_is_lost():
+    dataset = generate(PROFILES["large"], 1)
+    stages = check_plan(dataset)
+    by_name = {s.name: s for s in stages}
+    created = {s.operation: sum(len(c) for c in s.calls) for s in stages if s.operation.startswith("create")}
+    assert created == {"createUsers": len(dataset.users), "createOrganizations": 10, "createSchools": 100,
+                       "createClasses": 400}
+    linked = sum(len(e["userIds"]) for c in by_name["addUsersToSchools[Student]"].calls for e in c)
+    assert linked == PROFILES["large"].students
+    rostered = sum(len(e["studentIds"]) for c in by_name["addStudentsToClasses"].calls for e in c)
+    assert rostered == PROFILES["large"].students
+    # The call that failed live (50 inputs of 50 ids) is over the limit as the old packing built it.
+    school_calls = by_name["addUsersToSchools[Student]"].calls
+    assert plan.body_size("addUsersToSchools", [e for c in school_calls for e in c][:50]) > plan.BODY_LIMIT
+    # Cut by size, the calls stay nearly full.
+    assert max(len(c) for c in school_calls) >= 40
+
+
+@pytest.mark.parametrize("profile", [
+    *PROFILES.values(),
+    # Every list at its longest: 50 ids per element, many schools and classes per organization.
+    DatasetProfile("wide", 2, 60, 60, 200, 20_000),
+], ids=lambda p: p.name)
+def test_every_body_of_every_profile_fits_the_limit(profile):
+    check_plan(generate(profile, 3))
+
+
+def test_an_element_too_big_for_any_call_is_refused_at_planning():
+    huge = [{"schoolId": "s", "classIds": ["x" * 100_000]}]
+    with pytest.raises(ValueError, match="more than a whole call"):
+        plan.stage("addClassesToSchools", "addClassesToSchools", huge, lambda e: e["schoolId"])
