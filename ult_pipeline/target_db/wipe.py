@@ -10,6 +10,14 @@ Two proofs come first, inside the transaction that wipes, so a refused wipe chan
    target's database would pass, and would be one the target owns the data of.
 After a `recreate`, the same comparison on the new schema proves the restarted service
 really serves it (its health route alone does not).
+
+The in-place wipe (see `in_place.py`) runs one statement per step on a connection named
+``application_name = 'ult-wipe'`` (so it can be found in `pg_stat_activity`), each statement
+bounded by ``statement_timeout``. When the client is stopped (Ctrl-C, or `Stopped` from the CLI's
+signal handlers, both KeyboardInterrupts) psycopg cancels the running statement in the server
+before the exception goes on, and the transaction rolls back; a client that dies without a word
+is noticed by the server within a second (``client_connection_check_interval``, PostgreSQL 14+),
+which then ends the statement too. Nothing of a stopped wipe is committed.
 """
 
 from __future__ import annotations
@@ -27,9 +35,12 @@ from ult_pipeline.secrets import one_line
 from ult_pipeline.seeding.seeder import system_role_ids
 from ult_pipeline.target_api.client import GraphQLClient
 from ult_pipeline.target_db import marker
+from ult_pipeline.target_db.in_place import Progress, Step, wipe_tenant_data
 
 RECREATE, IN_PLACE = "recreate", "in_place"
 STRATEGIES = (RECREATE, IN_PLACE)
+APPLICATION_NAME = "ult-wipe"
+DEFAULT_STATEMENT_TIMEOUT_S = 120
 _PROTECTED_SCHEMAS = {marker.MARKER_SCHEMA, "pg_catalog", "information_schema", "pg_toast"}
 
 
@@ -102,9 +113,12 @@ class WipeResult:
     environment: str
     seconds: float
     restart_seconds: float
+    steps: tuple[Step, ...] = ()
 
 
 def default_in_place_sql() -> Path:
+    """The old in-place wipe: one transaction of DELETEs (the fallback's order; the benchmark's baseline).
+    Not the default any more (see `in_place.py`); ``sql_file=default_in_place_sql()`` still runs it."""
     return Path(str(resources.files("ult_pipeline.target_db") / "sql" / "user_service_in_place.sql"))
 
 
@@ -118,13 +132,19 @@ def wipe(
     restart_service: Callable[[], None] | None = None,
     lock_timeout_s: int = 15,
     behind: TargetCheck | None = None,
+    statement_timeout_s: int = DEFAULT_STATEMENT_TIMEOUT_S,
+    log: Callable[[str], None] | None = None,
+    progress_after_s: float = 3.0,
 ) -> WipeResult:
     """Wipe the database behind ``dsn`` if and only if it is marked for ``environment``
     and, when ``behind`` is given, proven to be the target's database (see the module's doc).
 
     ``recreate`` drops and recreates ``db_schema``, then calls ``restart_service`` (the
-    service migrates and recreates its system data on boot); ``in_place`` runs ``sql_file``
-    (default: the shipped user-service script) and the service may keep running.
+    service migrates and recreates its system data on boot); ``in_place`` runs ``sql_file``, or
+    by default the plan of `in_place.py` (TRUNCATE of the tenant-only tables, then DELETEs of the
+    tenant rows beside system rows), and the service may keep running.
+    Each statement is bounded by ``statement_timeout_s``; a wipe that runs longer than
+    ``progress_after_s`` says its steps (step, rows, seconds) through ``log``.
     Raises MarkerError, TargetMismatchError or WipeError; before the wipe commits, each leaves
     the database as it was. The pipeline and `ult seed`/`ult run` always pass ``behind``;
     only `ult wipe` without `--target` wipes on the marker alone.
@@ -139,8 +159,8 @@ def wipe(
             "use the in_place strategy, or run it from the pipeline or the sandbox"
         )
     script = None
-    if strategy == IN_PLACE:
-        path = sql_file or default_in_place_sql()
+    if strategy == IN_PLACE and sql_file is not None:
+        path = sql_file
         try:
             script = Path(path).read_text(encoding="utf-8")
         except OSError as err:
@@ -148,9 +168,14 @@ def wipe(
 
     api_roles = dict(behind.system_roles()) if behind is not None else None
     started = time.perf_counter()
+    progress = Progress(log, after_s=progress_after_s)
     try:
-        with marker.connect(dsn, autocommit=False, connect_timeout=10) as conn:
+        with marker.connect(dsn, autocommit=False, connect_timeout=10, application_name=APPLICATION_NAME) as conn, \
+                progress:
             conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(f"{lock_timeout_s}s")))
+            conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(f"{statement_timeout_s}s")))
+            if conn.info.server_version >= 140000:
+                conn.execute("SET LOCAL client_connection_check_interval = '1s'")
             database = conn.info.dbname
             marker.require(conn, environment, database)
             if not _schema_exists(conn, db_schema):
@@ -173,8 +198,11 @@ def wipe(
                 conn.execute(sql.SQL("CREATE SCHEMA {}").format(ident))
             else:
                 conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(db_schema)))
-                conn.execute(script)
-            conn.commit()
+                if script is not None:
+                    progress.run(f"script {Path(sql_file).name}", lambda: conn.execute(script).rowcount)
+                else:
+                    wipe_tenant_data(conn, db_schema, progress)
+            progress.run("commit", lambda: conn.commit() or 0)
     except psycopg.OperationalError as err:
         raise WipeError(f"cannot reach the target database to wipe it: {one_line(str(err))}") from None
     except psycopg.errors.LockNotAvailable:
@@ -182,12 +210,17 @@ def wipe(
             f"the wipe waited {lock_timeout_s} s for a lock: something holds the tables "
             "(a long transaction of the service?); nothing was changed"
         ) from None
+    except psycopg.errors.QueryCanceled:
+        raise WipeError(
+            f"a wipe statement ran longer than {statement_timeout_s} s (statement_timeout) and was cancelled; "
+            "nothing was changed"
+        ) from None
     wiped = time.perf_counter()
     if strategy == RECREATE:
         restart_service()
     if behind is not None:
         _prove_served(dsn, db_schema, behind)
-    return WipeResult(strategy, environment, wiped - started, time.perf_counter() - wiped)
+    return WipeResult(strategy, environment, wiped - started, time.perf_counter() - wiped, tuple(progress.steps))
 
 
 def _has_service_tables(conn: psycopg.Connection, db_schema: str) -> bool:
