@@ -56,7 +56,7 @@ def make_wipe(dsn: str | None, environment: str, strategy: str, sandbox_settings
             from ult_pipeline.sandbox import manager
 
             manager.restart_service(sandbox_settings)
-    return lambda: wipe(dsn, environment, strategy=strategy, sql_file=sql_file, restart_service=restart,
+    return lambda: wipe(dsn, environment, strategy=strategy, sql_file=sql_file, restart_service=restart, log=click.echo,
                         db_schema=sandbox_settings.db_schema if sandbox_settings else "public",
                         behind=TargetCheck.through(client))
 
@@ -207,7 +207,7 @@ def wipe_command(ctx, dsn, environment, strategy, sql_file, db_schema, target) -
         client = GraphQLClient(target, api_key=api_key)
     say_database(ctx, dsn)
     try:
-        result = wipe(dsn, environment, strategy=strategy, sql_file=sql_file, db_schema=db_schema, restart_service=restart,
+        result = wipe(dsn, environment, strategy=strategy, sql_file=sql_file, db_schema=db_schema, restart_service=restart, log=click.echo,
                       behind=TargetCheck.through(client) if client is not None else None)
     except (MarkerError, WipeError, GraphQLCallError, TransportError) as err:
         raise click.ClickException(str(err)) from None

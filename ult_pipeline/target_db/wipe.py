@@ -203,18 +203,24 @@ def wipe(
                 else:
                     wipe_tenant_data(conn, db_schema, progress)
             progress.run("commit", lambda: conn.commit() or 0)
-    except psycopg.OperationalError as err:
-        raise WipeError(f"cannot reach the target database to wipe it: {one_line(str(err))}") from None
     except psycopg.errors.LockNotAvailable:
         raise WipeError(
             f"the wipe waited {lock_timeout_s} s for a lock: something holds the tables "
             "(a long transaction of the service?); nothing was changed"
         ) from None
-    except psycopg.errors.QueryCanceled:
+    except psycopg.errors.IntegrityError as err:
+        # A table the plan does not know still references tenant rows (the DELETE fallback's case).
         raise WipeError(
-            f"a wipe statement ran longer than {statement_timeout_s} s (statement_timeout) and was cancelled; "
-            "nothing was changed"
+            f"the wipe could not delete the tenant rows: {one_line(err.diag.message_primary or type(err).__name__)}"
+            f"{' (' + one_line(err.diag.message_detail) + ')' if err.diag.message_detail else ''}; nothing was changed"
         ) from None
+    except psycopg.errors.QueryCanceled as err:
+        why = (f"ran longer than {statement_timeout_s} s (statement_timeout)"
+               if "statement timeout" in (err.diag.message_primary or "") else "was cancelled in the server")
+        raise WipeError(f"a wipe statement {why}; nothing was changed") from None
+    except psycopg.OperationalError as err:
+        # After the more precise errors above: lock and statement timeouts are OperationalErrors too.
+        raise WipeError(f"cannot reach the target database to wipe it: {one_line(str(err))}") from None
     wiped = time.perf_counter()
     if strategy == RECREATE:
         restart_service()
