@@ -247,3 +247,26 @@ def dagster_home(base: Path) -> Path:
     for name in ("dagster.yaml", "workspace.yaml"):
         shutil.copy(DEPLOY / "production" / name, home / name)
     return home
+
+
+@contextmanager
+def running_stack(base: Path) -> Iterator[Stack]:
+    """moto and PostgreSQL started, the AWS side provisioned, $DAGSTER_HOME under ``base``."""
+    with moto_server(base) as endpoint, postgres_on_tcp() as pg_port:
+        values = placeholders(pg_port, "ult-pipeline-logs")
+        yield provision(Stack(endpoint=endpoint, pg_port=pg_port, home=dagster_home(base), values=values))
+
+
+def dockerfile_cmd(dockerfile: Path | None = None) -> list[str]:
+    """The image's CMD (exec form), as the image runs it."""
+    text = (dockerfile or DEPLOY / "Dockerfile").read_text()
+    [cmd] = [line[len("CMD"):].strip() for line in text.splitlines() if line.startswith("CMD ")]
+    return json.loads(cmd)
+
+
+def on_loopback(cmd: list[str], port: int) -> list[str]:
+    """``cmd`` (a code server's) listening on 127.0.0.1:``port`` instead of 0.0.0.0:4000."""
+    out = list(cmd)
+    out[out.index("-h") + 1] = "127.0.0.1"
+    out[out.index("-p") + 1] = str(port)
+    return out

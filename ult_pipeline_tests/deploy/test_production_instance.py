@@ -17,12 +17,9 @@ from ult_pipeline_tests.deploy.production_stack import (
     ROOT,
     TASK_DEFINITIONS,
     Stack,
-    dagster_home,
     load_task_definition,
-    moto_server,
     placeholders,
-    postgres_on_tcp,
-    provision,
+    running_stack,
 )
 
 PRODUCTION = DEPLOY / "production" / "dagster.yaml"
@@ -118,10 +115,8 @@ def test_the_image_runs_the_instance_and_workspace_it_ships():
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    base = tmp_path_factory.mktemp("production")
-    with moto_server(base) as endpoint, postgres_on_tcp() as pg_port:
-        values = placeholders(pg_port, "ult-pipeline-logs")
-        yield provision(Stack(endpoint=endpoint, pg_port=pg_port, home=dagster_home(base), values=values))
+    with running_stack(tmp_path_factory.mktemp("production")) as running:
+        yield running
 
 
 def instance_env(monkeypatch, stack: Stack, **overrides: str) -> None:
