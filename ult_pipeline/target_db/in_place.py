@@ -8,23 +8,29 @@ columns have no index (`organization_membership."userUserId"`, `school_membershi
 earlier in the same transaction: the cost grows with the square of the data (400 s and more
 for 100,000 users).
 
-The plan, chosen by measurement (`python -m ult_pipeline_tests.bench.wipe`):
-1. TRUNCATE, in one statement and without CASCADE, the tables that hold only tenant rows
-   (:data:`TENANT_TABLES`: memberships, rosters, schools, classes, ...). Its cost does not
-   depend on the number of rows. Without CASCADE, PostgreSQL refuses to truncate a table that a
-   table outside the statement references, so it reaches exactly the tables it names; `role`,
-   `program`, `grade`, `subject`, `category`, `subcategory` and `age_range` (system rows beside
-   tenant rows) are never truncated, nor `permission` and `migrations`.
-2. DELETE the tenant rows of the tables that also hold system rows (few rows: the seeded
-   organizations' own roles, programs, ...).
-3. DELETE `organization` and `user`. The tables referencing them were emptied by step 1, so
-   each row's foreign-key checks scan empty tables: linear, about a second per 100,000 users.
+The plan, chosen by measurement (`python -m ult_pipeline_tests.bench.wipe`), all in the caller's
+transaction:
+1. Keep the system rows: copy the few rows to keep of the tables that hold system rows beside
+   tenant rows (:data:`KEEP`: system roles and their permission links, system programs, age
+   ranges, grades, subjects, categories, subcategories and the links between them) into
+   temporary tables (``ON COMMIT DROP``).
+2. TRUNCATE, in one statement and without CASCADE, every table of the plan: the tenant-only
+   tables (:data:`TENANT_TABLES`), `user`, `organization` and the :data:`KEEP` tables. Its cost
+   does not depend on the number of rows. Without CASCADE, PostgreSQL refuses to truncate a table
+   that a table outside the statement references, so it reaches exactly the tables it names;
+   `permission` and `migrations` are never named.
+3. Put the kept rows back, unchanged (same ids: the system role ids the target check compares).
+If that is refused (see below), the partial plan: TRUNCATE the tenant-only tables only, DELETE
+the tenant rows of the :data:`KEEP` tables, then `organization` and `user` (their referencing
+tables are empty by then, so each row's foreign-key checks are cheap, but there is one per row
+and referencing table: 2.5 to 10 s per 100,000 users, depending on the machine's load).
 
-Requirements: the DSN's user needs the TRUNCATE privilege on the tenant tables (the owner of
-the service's tables, i.e. the user its migrations ran as, has it; no superuser is needed).
-Without it, or when a table this plan does not know references a tenant table (a newer service
-version), step 1 falls back to DELETEs in dependency order, says so through ``log``, and is as
-slow as the old script on large datasets.
+Requirements: the DSN's user needs the TRUNCATE privilege on the service's tables (their owner,
+the user the service's migrations ran as, has it; no superuser is needed) and may create
+temporary tables (PostgreSQL grants TEMP to everyone by default). When a TRUNCATE is refused (no
+privilege, or a table this plan does not know references one it names: a newer service version),
+the wipe says so through ``log`` and takes the next plan: the partial one, then DELETEs of every
+tenant table in dependency order (as slow as the old script on large datasets).
 """
 
 from __future__ import annotations
@@ -61,7 +67,35 @@ TENANT_TABLES = (
     "branding",
 )
 
-# (table, statement): the tenant rows of tables that also hold system rows, then the two roots.
+# Tables holding system rows beside tenant rows, parents first: (table, the rows to keep).
+KEEP = (
+    ("role", "system_role"),
+    ("program", "system"),
+    ("age_range", "system"),
+    ("grade", "system"),
+    ("subject", "system"),
+    ("category", "system"),
+    ("subcategory", "system"),
+    ("permission_roles_role", '"roleRoleId" IN (SELECT role_id FROM role WHERE system_role)'),
+    ("program_age_ranges_age_range", '"programId" IN (SELECT id FROM program WHERE system) '
+                                     'AND "ageRangeId" IN (SELECT id FROM age_range WHERE system)'),
+    ("program_grades_grade", '"programId" IN (SELECT id FROM program WHERE system) '
+                             'AND "gradeId" IN (SELECT id FROM grade WHERE system)'),
+    ("program_subjects_subject", '"programId" IN (SELECT id FROM program WHERE system) '
+                                 'AND "subjectId" IN (SELECT id FROM subject WHERE system)'),
+    ("subject_categories_category", '"subjectId" IN (SELECT id FROM subject WHERE system) '
+                                    'AND "categoryId" IN (SELECT id FROM category WHERE system)'),
+    ("category_subcategories_subcategory", '"categoryId" IN (SELECT id FROM category WHERE system) '
+                                           'AND "subcategoryId" IN (SELECT id FROM subcategory WHERE system)'),
+)
+ROOTS = ("organization", "user")
+
+# Refusals that make the wipe take its next plan (inside a savepoint: the refused plan left nothing).
+# Not OperationalError: lock and statement timeouts, cancellation and lost connections end the wipe.
+_REFUSED = (psycopg.ProgrammingError, psycopg.NotSupportedError, psycopg.IntegrityError, psycopg.DataError)
+
+# The partial plan, after the tenant-only tables: (table, statement), the tenant rows of the KEEP
+# tables, then the two roots.
 MIXED_STEPS = (
     ("program_age_ranges_age_range",
      'DELETE FROM program_age_ranges_age_range WHERE "programId" IN (SELECT id FROM program WHERE NOT system)'),
@@ -185,6 +219,60 @@ def _count(conn: psycopg.Connection, db_schema: str, tables: list[str]) -> int:
     return int(conn.execute(sql.SQL("SELECT ") + query).fetchone()[0])
 
 
+def _refusal(err: psycopg.Error) -> str:
+    if isinstance(err, psycopg.errors.InsufficientPrivilege):
+        return f"the database user may not do it ({err.diag.message_primary})"
+    if isinstance(err, psycopg.errors.FeatureNotSupported):
+        # "cannot truncate a table referenced in a foreign key constraint": a table this plan
+        # does not know references one it names; CASCADE would reach it, so it is never used.
+        detail = (err.diag.message_detail or "").strip()
+        return f"a table outside the plan references one of its tables ({detail or err.diag.message_primary})"
+    return f"{err.diag.message_primary or type(err).__name__}"
+
+
+def _whole_truncate_refused(conn: psycopg.Connection, db_schema: str, tables: set[str], progress: Progress) -> str | None:
+    """Steps 1-3 of the module's plan; the reason they were refused (and left nothing), or None."""
+    keep = [(t, where) for t, where in KEEP if t in tables]
+    named = [t for t in TENANT_TABLES + ROOTS if t in tables] + [t for t, _ in keep]
+
+    def saved(table: str) -> sql.Identifier:
+        return sql.Identifier(f"ult_keep_{table}")
+
+    def save() -> int:
+        rows = 0
+        for table, where in keep:
+            rows += conn.execute(sql.SQL("CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT * FROM {} WHERE {}").format(
+                saved(table), _table(db_schema, table), sql.SQL(where))).rowcount
+        return rows
+
+    def truncate() -> int:
+        rows = _count(conn, db_schema, named)
+        conn.execute(sql.SQL("TRUNCATE TABLE {}").format(sql.SQL(", ").join(_table(db_schema, t) for t in named)))
+        return rows - kept
+
+    def restore() -> int:
+        rows = 0
+        for table, _ in keep:
+            rows += conn.execute(sql.SQL("INSERT INTO {} SELECT * FROM {}").format(
+                _table(db_schema, table), saved(table))).rowcount
+        if rows != kept:
+            raise WipeRestoreError(f"put back {rows} system rows of {kept} kept")
+        return rows
+
+    try:
+        with conn.transaction():
+            kept = progress.run("keep system rows", save)
+            progress.run(f"truncate {len(named)} tables", truncate)
+            progress.run("restore system rows", restore)
+    except _REFUSED as err:
+        return _refusal(err)
+    return None
+
+
+class WipeRestoreError(psycopg.DataError):
+    """The system rows put back are not the ones kept (never expected: the plan is then refused)."""
+
+
 def _truncate_refused(conn: psycopg.Connection, db_schema: str, tables: list[str], progress: Progress) -> str | None:
     """TRUNCATE ``tables`` in one statement (no CASCADE); the reason it was refused, or None."""
     statement = sql.SQL("TRUNCATE TABLE {}").format(sql.SQL(", ").join(_table(db_schema, t) for t in tables))
@@ -196,13 +284,8 @@ def _truncate_refused(conn: psycopg.Connection, db_schema: str, tables: list[str
     try:
         with conn.transaction():
             progress.run(f"truncate {len(tables)} tenant tables", truncate)
-    except psycopg.errors.InsufficientPrivilege:
-        return "the database user may not TRUNCATE the tenant tables"
-    except psycopg.errors.FeatureNotSupported as err:
-        # "cannot truncate a table referenced in a foreign key constraint": a table this plan
-        # does not know references a tenant table; CASCADE would reach it, so it is never used.
-        detail = (err.diag.message_detail or "").strip()
-        return f"a table outside the plan references a tenant table ({detail or err.diag.message_primary})"
+    except (psycopg.errors.InsufficientPrivilege, psycopg.errors.FeatureNotSupported) as err:
+        return _refusal(err)
     return None
 
 
@@ -224,6 +307,11 @@ def wipe_tenant_data(conn: psycopg.Connection, db_schema: str, progress: Progres
     Runs inside the caller's transaction (nothing is committed here). ``search_path`` must be
     ``db_schema`` (the mixed-table statements name tables unqualified)."""
     tables = _existing_tables(conn, db_schema)
+    refused = _whole_truncate_refused(conn, db_schema, tables, progress)
+    if refused is None:
+        return
+    progress.say(f"TRUNCATE of every tenant table refused: {refused}; truncating the tenant-only tables and "
+                 "deleting the rest instead")
     tenant = [t for t in TENANT_TABLES if t in tables]
     if tenant:
         refused = _truncate_refused(conn, db_schema, tenant, progress)

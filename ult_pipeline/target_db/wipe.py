@@ -141,8 +141,8 @@ def wipe(
 
     ``recreate`` drops and recreates ``db_schema``, then calls ``restart_service`` (the
     service migrates and recreates its system data on boot); ``in_place`` runs ``sql_file``, or
-    by default the plan of `in_place.py` (TRUNCATE of the tenant-only tables, then DELETEs of the
-    tenant rows beside system rows), and the service may keep running.
+    by default the plan of `in_place.py` (system rows kept aside, one TRUNCATE without CASCADE,
+    system rows put back; fallbacks when refused), and the service may keep running.
     Each statement is bounded by ``statement_timeout_s``; a wipe that runs longer than
     ``progress_after_s`` says its steps (step, rows, seconds) through ``log``.
     Raises MarkerError, TargetMismatchError or WipeError; before the wipe commits, each leaves

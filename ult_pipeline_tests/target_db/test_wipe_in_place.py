@@ -71,9 +71,31 @@ def test_the_wipe_empties_every_tenant_table_and_keeps_every_system_row(service_
     assert after_system == system  # system roles (same ids), permissions and links, migrations, ...
     assert after_marker == marked
     steps = {step.name: step.rows for step in result.steps}
-    assert steps[f"truncate {len([t for t in TENANT_TABLES if t in tables])} tenant tables"] > 0
-    assert steps["delete user"] == tenant["user"]
+    kept = sum(len(rows) for table, rows in system.items() if table not in ("migrations", "permission"))
+    assert steps == {"keep system rows": kept, f"truncate {len(tables) - 2} tables": sum(tenant.values()),
+                     "restore system rows": kept, "commit": 0}
     assert not any("refused" in line for line in lines), lines
+
+
+def test_a_table_outside_the_plan_referencing_a_system_table_leaves_the_partial_plan(service_db):
+    """A newer service's table referencing `role`: the TRUNCATE of every tenant table is refused (no
+    CASCADE), the tenant-only tables are truncated and the rest deleted; that table keeps its rows."""
+    tenant, system = _filled(service_db, dataset.REAL)
+    with psycopg.connect(service_db) as conn:
+        conn.execute(f"CREATE TABLE {SCHEMA}.role_note (id int PRIMARY KEY, role_id uuid REFERENCES {SCHEMA}.role)")
+        conn.execute(f"INSERT INTO {SCHEMA}.role_note SELECT 1, role_id FROM {SCHEMA}.role WHERE system_role LIMIT 1")
+    lines: list[str] = []
+    result = wipe(service_db, "loadtest", strategy=IN_PLACE, db_schema=SCHEMA, log=lines.append, progress_after_s=0)
+    assert any("TRUNCATE of every tenant table refused: a table outside the plan references" in line
+               for line in lines), lines
+    assert not any("deleting row by row" in line for line in lines), lines
+    steps = {step.name: step.rows for step in result.steps}
+    assert steps[f"truncate {len(TENANT_TABLES)} tenant tables"] > 0 and steps["delete user"] == tenant["user"]
+    after_tenant, after_system, _ = _state(service_db)
+    assert {t: n for t, n in after_tenant.items() if n and t != "role_note"} == {}
+    assert after_system == system
+    with psycopg.connect(service_db) as conn:
+        assert conn.execute(f"SELECT count(*) FROM {SCHEMA}.role_note").fetchone()[0] == 1
 
 
 def test_the_truncate_never_reaches_a_table_it_does_not_name(service_db):
