@@ -141,49 +141,49 @@ def _members(dataset: Dataset, role: str, group: Callable) -> dict[str, list[str
     return members
 
 
-def add_users_to_organizations(dataset: Dataset, ids: SeededIds) -> list[StagePlan]:
-    # Owners are members already (createOrganizations); one call per role (API rule). Each
-    # membership is a row of its own: calls naming one organization may run at once.
-    stages = []
-    for role, role_name in ((TEACHER, TEACHER_ROLE), (STUDENT, STUDENT_ROLE)):
-        elements = [
-            {"organizationId": ids.organizations[org], "organizationRoleIds": [ids.roles[role_name]],
-             "userIds": [ids.users[k] for k in batch]}
-            for org, keys in _members(dataset, role, lambda u: u.organization).items()
-            for batch in chunks(keys)
-        ]
-        stages.append(stage(f"addUsersToOrganizations[{role_name}]", "addUsersToOrganizations", elements,
-                            lambda e: e["organizationId"]))
-    return stages
+ROLES = {TEACHER: TEACHER_ROLE, STUDENT: STUDENT_ROLE}
 
 
-def add_users_to_schools(dataset: Dataset, ids: SeededIds) -> list[StagePlan]:
-    stages = []
-    for role, role_name in ((TEACHER, TEACHER_ROLE), (STUDENT, STUDENT_ROLE)):
-        elements = [
-            {"schoolId": ids.schools[school], "schoolRoleIds": [ids.roles[role_name]],
-             "userIds": [ids.users[k] for k in batch]}
-            for school, keys in _members(dataset, role, lambda u: dataset.school_of[u.key]).items()
-            for batch in chunks(keys)
-        ]
-        stages.append(stage(f"addUsersToSchools[{role_name}]", "addUsersToSchools", elements,
-                            lambda e: e["schoolId"]))
-    return stages
+def add_users_to_organization(dataset: Dataset, ids: SeededIds, role: str) -> StagePlan:
+    """Members of one role (TEACHER or STUDENT); owners are members already (createOrganizations).
+    One call per role (API rule). Each membership is a row of its own: calls naming one
+    organization may run at once."""
+    role_name = ROLES[role]
+    elements = [
+        {"organizationId": ids.organizations[org], "organizationRoleIds": [ids.roles[role_name]],
+         "userIds": [ids.users[k] for k in batch]}
+        for org, keys in _members(dataset, role, lambda u: u.organization).items()
+        for batch in chunks(keys)
+    ]
+    return stage(f"addUsersToOrganizations[{role_name}]", "addUsersToOrganizations", elements,
+                 lambda e: e["organizationId"])
 
 
-def add_to_classes(dataset: Dataset, ids: SeededIds) -> list[StagePlan]:
+def add_users_to_school(dataset: Dataset, ids: SeededIds, role: str) -> StagePlan:
+    role_name = ROLES[role]
+    elements = [
+        {"schoolId": ids.schools[school], "schoolRoleIds": [ids.roles[role_name]],
+         "userIds": [ids.users[k] for k in batch]}
+        for school, keys in _members(dataset, role, lambda u: dataset.school_of[u.key]).items()
+        for batch in chunks(keys)
+    ]
+    return stage(f"addUsersToSchools[{role_name}]", "addUsersToSchools", elements, lambda e: e["schoolId"])
+
+
+def add_students_to_classes(dataset: Dataset, ids: SeededIds) -> StagePlan:
     students = [
         {"classId": ids.classes[c], "studentIds": [ids.users[k] for k in batch]}
         for c, keys in dataset.students_of.items() for batch in chunks(keys)
     ]
+    return stage("addStudentsToClasses", "addStudentsToClasses", students, lambda e: e["classId"], serial_rounds=True)
+
+
+def add_teachers_to_classes(dataset: Dataset, ids: SeededIds) -> StagePlan:
     teachers = [
         {"classId": ids.classes[c], "teacherIds": [ids.users[k] for k in batch]}
         for c, keys in dataset.teachers_of.items() for batch in chunks(keys) if keys
     ]
-    return [
-        stage("addStudentsToClasses", "addStudentsToClasses", students, lambda e: e["classId"], serial_rounds=True),
-        stage("addTeachersToClasses", "addTeachersToClasses", teachers, lambda e: e["classId"], serial_rounds=True),
-    ]
+    return stage("addTeachersToClasses", "addTeachersToClasses", teachers, lambda e: e["classId"], serial_rounds=True)
 
 
 def plan(dataset: Dataset, ids: SeededIds) -> list[StagePlan]:
@@ -192,8 +192,9 @@ def plan(dataset: Dataset, ids: SeededIds) -> list[StagePlan]:
     return [
         create_users(dataset), create_organizations(dataset, ids), create_schools(dataset, ids),
         create_classes(dataset, ids), add_classes_to_schools(dataset, ids),
-        *add_users_to_organizations(dataset, ids), *add_users_to_schools(dataset, ids),
-        *add_to_classes(dataset, ids),
+        add_users_to_organization(dataset, ids, TEACHER), add_users_to_organization(dataset, ids, STUDENT),
+        add_users_to_school(dataset, ids, TEACHER), add_users_to_school(dataset, ids, STUDENT),
+        add_students_to_classes(dataset, ids), add_teachers_to_classes(dataset, ids),
     ]
 
 

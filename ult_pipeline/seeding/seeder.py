@@ -20,13 +20,14 @@ stops with a `SeedingError` that says the call may have landed: wipe and seed ag
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from ult_pipeline.seeding import plan
-from ult_pipeline.seeding.dataset import Dataset
+from ult_pipeline.seeding.dataset import STUDENT, TEACHER, Dataset
 from ult_pipeline.seeding.plan import STUDENT_ROLE, TEACHER_ROLE, SeededIds, StagePlan, body_size
 from ult_pipeline.target_api.client import (
     GraphQLCallError,
@@ -98,6 +99,36 @@ class Seeder:
         self.settle_s = settle_s
         self._log = log or (lambda _msg: None)
         self._stages: list[StageTiming] = []
+        # At most `concurrency` calls in flight, over all the stages running at once.
+        self._gate = threading.BoundedSemaphore(concurrency)
+        # Set when a call failed: calls not sent yet are dropped (they never reach the service).
+        self._abandon = threading.Event()
+
+    def _run_graph(self, tasks: dict[str, tuple[tuple[str, ...], Callable[[], object]]]) -> None:
+        """Run each task once the tasks it names have succeeded (names before it in ``tasks``);
+        a task whose prerequisite failed does not run. Raises the failure that matters most."""
+        futures: dict[str, Future] = {}
+
+        def run(name: str) -> None:
+            needs, task = tasks[name]
+            for need in needs:
+                futures[need].result()
+            task()
+
+        with ThreadPoolExecutor(len(tasks)) as pool:
+            for name in tasks:
+                futures[name] = pool.submit(run, name)
+        _raise_first([f.exception() for f in futures.values()])
+
+    def _send(self, operation: str, inputs: list[dict], lookup: Lookup | None) -> dict:
+        with self._gate:
+            if self._abandon.is_set():
+                raise _Abandoned()
+            try:
+                return self._send_once(operation, inputs, lookup)
+            except BaseException:
+                self._abandon.set()
+                raise
 
     def _run(self, stage: StagePlan, lookup: Lookup | None = None) -> list[dict]:
         """Send the stage's calls; returns each call's answer (`data[operation]`), in plan order.
@@ -119,20 +150,16 @@ class Seeder:
 
     def _send_all(self, operation: str, calls: list[list[dict]], lookup: Lookup | None) -> list[dict]:
         if self.concurrency == 1 or len(calls) <= 1:
-            return [self._send_once(operation, c, lookup) for c in calls]
+            return [self._send(operation, c, lookup) for c in calls]
         pool = ThreadPoolExecutor(min(self.concurrency, len(calls)))
         try:
-            futures: list[Future] = [pool.submit(self._send_once, operation, c, lookup) for c in calls]
+            futures: list[Future] = [pool.submit(self._send, operation, c, lookup) for c in calls]
             wait(futures, return_when=FIRST_EXCEPTION)
             if any(f.done() and not f.cancelled() and f.exception() is not None for f in futures):
                 # Calls not started yet are never sent (nothing of theirs landed); those in
-                # flight finish first, so that every failure is known. One that says the
-                # target may hold part of the data (SeedingError) wins over a plain refusal.
+                # flight finish first, so that every failure is known.
                 pool.shutdown(wait=True, cancel_futures=True)
-                errors = [f.exception() for f in futures if not f.cancelled() and f.exception() is not None]
-                if len(errors) > 1:
-                    self._log(f"seeding: {operation}: {len(errors)} calls failed; the first: {errors[0]}")
-                raise next((e for e in errors if isinstance(e, SeedingError)), errors[0])  # type: ignore[misc]
+                _raise_first([f.exception() for f in futures if not f.cancelled()])
             return [f.result() for f in futures]
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -200,16 +227,28 @@ class Seeder:
         if missing:
             raise SeedingError(f"the service has no system role(s) {sorted(missing)}; is its system data in place?")
 
+        self._gate = threading.BoundedSemaphore(self.concurrency)
+        self._abandon.clear()
         self._create_users(dataset, ids)
         self._create_organizations(dataset, ids)
-        with ThreadPoolExecutor(2) as pool:
-            schools = pool.submit(self._create_schools, dataset, ids)
-            classes = pool.submit(self._create_classes, dataset, ids)
-            schools.result()
-            classes.result()
-        for stage in [plan.add_classes_to_schools(dataset, ids), *plan.add_users_to_organizations(dataset, ids),
-                      *plan.add_users_to_schools(dataset, ids), *plan.add_to_classes(dataset, ids)]:
-            self._run(stage)
+        # After the organizations, a stage starts as soon as what it needs is in place (API.md:
+        # a user is an organization's member before joining its schools or classes), sharing
+        # the `concurrency` calls in flight. Rosters: students before teachers, so that no two
+        # stages write one class at once.
+        self._run_graph({
+            "schools": ((), lambda: self._create_schools(dataset, ids)),
+            "classes": ((), lambda: self._create_classes(dataset, ids)),
+            "org_teachers": ((), lambda: self._run(plan.add_users_to_organization(dataset, ids, TEACHER))),
+            "org_students": ((), lambda: self._run(plan.add_users_to_organization(dataset, ids, STUDENT))),
+            "school_classes": (("schools", "classes"), lambda: self._run(plan.add_classes_to_schools(dataset, ids))),
+            "school_teachers": (("schools", "org_teachers"),
+                                lambda: self._run(plan.add_users_to_school(dataset, ids, TEACHER))),
+            "school_students": (("schools", "org_students"),
+                                lambda: self._run(plan.add_users_to_school(dataset, ids, STUDENT))),
+            "class_students": (("classes", "org_students"), lambda: self._run(plan.add_students_to_classes(dataset, ids))),
+            "class_teachers": (("classes", "org_teachers", "class_students"),
+                               lambda: self._run(plan.add_teachers_to_classes(dataset, ids))),
+        })
         return SeedResult(
             ids=ids, calls=self.client.calls - calls_before, seconds=time.perf_counter() - started,
             stages=tuple(self._stages),
@@ -282,6 +321,22 @@ class Seeder:
         found = _found("createClasses", "classes", [i["name"] for i in inputs], _nodes(data), data["totalCount"],
                        lambda n: n["name"])
         return None if found is None else {"classes": found}
+
+class _Abandoned(RuntimeError):
+    """A call dropped unsent because another one failed."""
+
+    def __init__(self) -> None:
+        super().__init__("not sent: another call failed first")
+
+
+def _raise_first(errors: list[BaseException | None]) -> None:
+    """Raise the failure that matters most, if any: one that says the target may hold part of
+    the data (SeedingError) before a plain refusal, and never a call dropped unsent."""
+    found = [e for e in errors if e is not None]
+    real = [e for e in found if not isinstance(e, _Abandoned)]
+    if real or found:
+        raise next((e for e in real if isinstance(e, SeedingError)), (real or found)[0])
+
 
 def _nodes(connection: dict) -> list[dict]:
     return [edge["node"] for edge in connection.get("edges") or [] if edge and edge.get("node")]
