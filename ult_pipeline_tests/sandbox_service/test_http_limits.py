@@ -40,6 +40,10 @@ def test_a_101_kb_body_is_refused_with_413_and_an_html_page_like_express(service
     assert response.text.startswith("<!DOCTYPE html>")
     assert "<pre>PayloadTooLargeError: request entity too large<br>" in response.text
     assert response.headers["x-content-type-options"] == "nosniff"
+    # Counted in the service's telemetry, so a benchmark or test can tell that none was refused.
+    from ult_pipeline_tests.seeding.test_seed_sandbox import refused_bodies
+
+    assert refused_bodies(service.base_url) >= 1
 
 
 def test_a_99_kb_body_is_answered(service):
