@@ -10,10 +10,13 @@ becomes its IAM action (`aws_calls.iam_action`), plus the actions IAM checks wit
 their own (`aws_calls.IMPLIED`: iam:PassRole, ecs:TagResource on create). The test fails when
 the code calls an action the policy lacks, or the policy grants one nothing calls.
 
-The policy is a template: `${Name}` placeholders (Region, Account, the repository, clusters,
-service, roles, log group, bucket and prefix) are listed with their meaning in
-deploy/iam-policy.md and replaced before the policy is attached (envsubst, CloudFormation's
-Fn::Sub, Terraform's templatefile).
+Each call's resources (repository, service, task, task definition, log stream, object, bucket
+prefix) must also fall under its statement's `Resource` (`aws_calls.out_of_scope`).
+
+The policy is a template: the names are deploy/README.md's (those of deploy/ecs/*.json), and what
+differs between deployments is a `${NAME}` placeholder filled with envsubst like the task
+definitions': AWS_REGION, AWS_ACCOUNT_ID, PIPELINE_BUCKET, and the load-test target's roles
+TARGET_TASK_ROLE and TARGET_EXECUTION_ROLE (deploy/iam-policy.md describes each).
 """
 
 from __future__ import annotations
@@ -279,4 +282,7 @@ def test_a_whole_sandbox_build_needs_nothing_beyond_the_policy(pipeline_resource
     missing = compare(load_policy(), build).missing
     assert not missing, "the sandbox build calls actions the policy lacks:\n" + compare(load_policy(), build).report()
     assert set(build) <= set(needed), f"the build calls actions the production recording never made: {set(build) - set(needed)}"
+    # The sandbox names its repository, cluster and service as production does (in moto's account).
+    problems = out_of_scope(render(POLICY_PATH.read_text(), RENDER_VALUES), recorder.calls, REGION, ACCOUNT)
+    assert not problems, "sandbox build calls outside the policy's resources:\n" + "\n".join(problems)
 
