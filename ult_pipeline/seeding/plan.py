@@ -62,10 +62,16 @@ class StagePlan:
     operation: str
     rounds: tuple[tuple[list[dict], ...], ...]
     serial_rounds: bool = False
+    # Each call's request body in bytes, in the order of `calls` (as `body_size` measures it).
+    body_sizes: tuple[int, ...] = ()
 
     @property
     def calls(self) -> list[list[dict]]:
         return [call for round_ in self.rounds for call in round_]
+
+    @property
+    def largest_body(self) -> int:
+        return max(self.body_sizes, default=0)
 
 
 @cache
@@ -87,8 +93,12 @@ def stage(name: str, operation: str, elements: list[dict], key: Callable[[dict],
           *, serial_rounds: bool = False, budget: int = BODY_BUDGET) -> StagePlan:
     """``elements`` packed into calls of at most 50, no ``key`` twice per call, each body
     within ``budget`` bytes."""
-    rounds = pack_rounds(elements, key, MAX_ELEMENTS, _element_size, budget - _base_size(operation), _SEPARATOR)
-    return StagePlan(name, operation, tuple(tuple(r) for r in rounds), serial_rounds)
+    sizes = {id(e): _element_size(e) for e in elements}
+    base = _base_size(operation)
+    rounds = pack_rounds(elements, key, MAX_ELEMENTS, lambda e: sizes[id(e)], budget - base, _SEPARATOR)
+    body_sizes = tuple(base + sum(sizes[id(e)] for e in call) + _SEPARATOR * (len(call) - 1)
+                       for round_ in rounds for call in round_)
+    return StagePlan(name, operation, tuple(tuple(r) for r in rounds), serial_rounds, body_sizes)
 
 
 # --- each stage's elements, from the dataset and the ids known so far ---

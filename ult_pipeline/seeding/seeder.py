@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from ult_pipeline.seeding import plan
 from ult_pipeline.seeding.dataset import STUDENT, TEACHER, Dataset
-from ult_pipeline.seeding.plan import STUDENT_ROLE, TEACHER_ROLE, SeededIds, StagePlan, body_size
+from ult_pipeline.seeding.plan import STUDENT_ROLE, TEACHER_ROLE, SeededIds, StagePlan
 from ult_pipeline.target_api.client import (
     GraphQLCallError,
     GraphQLClient,
@@ -143,9 +143,10 @@ class Seeder:
         for calls in rounds:
             results += self._send_all(stage.operation, calls, lookup)
         seconds = time.perf_counter() - started
-        largest = max((body_size(stage.operation, c) for c in stage.calls), default=0)
+        largest = stage.largest_body
         self._stages.append(StageTiming(stage.name, len(stage.calls), seconds, largest))
-        self._log(f"seeding: {stage.name}: {len(stage.calls)} calls in {seconds:.2f} s")
+        self._log(f"seeding: {stage.name}: {len(stage.calls)} calls in {seconds:.2f} s "
+                  f"({len(stage.calls) / seconds if seconds else 0:.1f} calls/s, largest body {largest:,} bytes)")
         return results
 
     def _send_all(self, operation: str, calls: list[list[dict]], lookup: Lookup | None) -> list[dict]:

@@ -29,10 +29,11 @@ def sent_body(operation: str, inputs: list[dict]) -> bytes:
 def check_plan(dataset) -> list[plan.StagePlan]:
     stages = plan.plan(dataset, plan.placeholder_ids(dataset))
     for stage in stages:
-        for call in stage.calls:
+        assert len(stage.body_sizes) == len(stage.calls)
+        for call, planned_size in zip(stage.calls, stage.body_sizes, strict=True):
             body = request_body(document(stage.operation), {"input": call}, stage.operation)
             assert body == sent_body(stage.operation, call)
-            assert len(body) == plan.body_size(stage.operation, call)
+            assert len(body) == plan.body_size(stage.operation, call) == planned_size
             assert len(body) <= plan.BODY_BUDGET < plan.BODY_LIMIT, (stage.name, len(body))
             assert 1 <= len(call) <= MAX_ELEMENTS
             for element in call:
