@@ -14,6 +14,7 @@ BAD_INPUT = "ERR_API_BAD_INPUT"
 MAX_INPUT_LENGTH = 50
 
 INVALID_ARRAY_MAX_LENGTH = "ERR_INVALID_ARRAY_MAX_LENGTH"
+INVALID_ARRAY_MIN_LENGTH = "ERR_INVALID_ARRAY_MIN_LENGTH"
 DUPLICATE_ATTRIBUTE_VALUES = "ERR_DUPLICATE_ATTRIBUTE_VALUES"
 NON_EXISTENT_ENTITY = "ERR_NON_EXISTENT_ENTITY"
 NON_EXISTENT_CHILD_ENTITY = "ERR_NON_EXISTENT_CHILD_ENTITY"
@@ -69,7 +70,7 @@ def check_input_length(items: list, input_name: str = "input") -> None:
         raise APIInputError([too_long_input(len(items), input_name)])
     if not items:
         raise APIInputError(
-            [InputProblem("ERR_INVALID_ARRAY_MIN_LENGTH", f"{input_name} must not be empty.", "", input_name)]
+            [InputProblem(INVALID_ARRAY_MIN_LENGTH, f"{input_name} must not be empty.", "", input_name)]
         )
 
 

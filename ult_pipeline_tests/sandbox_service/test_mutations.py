@@ -259,3 +259,22 @@ def test_a_filter_given_in_variables_is_accepted(world, service):
     flt = {"OR": [{"email": {"operator": "eq", "value": world.emails[n]}} for n in ("owner", "teacher")]}
     data = service.data(USERS_MATCHING, {"filter": flt}, admin=True)
     assert data["usersConnection"]["totalCount"] == 2
+
+
+def test_a_nested_id_list_is_refused_empty_or_with_an_id_twice(world, service):
+    # MUTATIONS.md: 1 to 50 ids in each nested list, and an id twice in one gives
+    # ERR_DUPLICATE_ATTRIBUTE_VALUES; nothing is written.
+    cases = [
+        (ADD_USERS_TO_SCHOOLS, {"schoolId": world.school2, "schoolRoleIds": [world.roles["Student"]],
+                                "userIds": [world.student3, world.student3]}, "ERR_DUPLICATE_ATTRIBUTE_VALUES"),
+        (ADD_USERS_TO_SCHOOLS, {"schoolId": world.school2, "schoolRoleIds": [world.roles["Student"]],
+                                "userIds": []}, "ERR_INVALID_ARRAY_MIN_LENGTH"),
+        (ADD_STUDENTS_TO_CLASSES, {"classId": world.class2, "studentIds": [world.student3, world.student3.upper()]},
+         "ERR_DUPLICATE_ATTRIBUTE_VALUES"),
+        (ADD_TEACHERS_TO_CLASSES, {"classId": world.class2, "teacherIds": []}, "ERR_INVALID_ARRAY_MIN_LENGTH"),
+    ]
+    before = service.data(STUDENTS_OF_CLASS, {"classId": world.class2}, admin=True)["classNode"]
+    for document, element, code in cases:
+        problems = bad_input_errors(service.errors(document, {"input": [element]}, admin=True))
+        assert [(p["code"], p["index"]) for p in problems] == [(code, 0)], (document, problems)
+    assert service.data(STUDENTS_OF_CLASS, {"classId": world.class2}, admin=True)["classNode"] == before

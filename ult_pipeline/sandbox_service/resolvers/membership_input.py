@@ -8,6 +8,8 @@ from typing import Any
 
 from ..context import context_of
 from ..errors import (
+    DUPLICATE_ATTRIBUTE_VALUES,
+    INVALID_ARRAY_MIN_LENGTH,
     MAX_INPUT_LENGTH,
     InputProblem,
     duplicates,
@@ -25,6 +27,7 @@ def new_shortcode(length: int = 10) -> str:
 
 
 def inner_length_problems(items: list[dict], attributes: tuple[str, ...]) -> list[InputProblem]:
+    """The nested id lists' own rules (MUTATIONS.md): 1 to 50 ids, none twice."""
     problems = []
     for index, item in enumerate(items):
         for attribute in attributes:
@@ -32,6 +35,17 @@ def inner_length_problems(items: list[dict], attributes: tuple[str, ...]) -> lis
             if len(values) > MAX_INPUT_LENGTH:
                 problem = too_long_input(len(values), attribute)
                 problems.append(InputProblem(problem.code, f"On index {index}, {problem.message}", "", attribute, index))
+            elif not values:
+                problems.append(InputProblem(
+                    INVALID_ARRAY_MIN_LENGTH, f"On index {index}, {attribute} must contain at least 1 element.",
+                    "", attribute, index))
+            seen: set = set()
+            repeated = sorted({v for v in (as_uuid(v) or v for v in values) if v in seen or seen.add(v)})
+            if repeated:
+                problems.append(InputProblem(
+                    DUPLICATE_ATTRIBUTE_VALUES,
+                    f"On index {index}, {attribute} {', '.join(map(str, repeated[:3]))} appear more than once.",
+                    "", attribute, index))
     return problems
 
 
