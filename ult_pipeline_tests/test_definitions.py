@@ -39,3 +39,12 @@ def test_nothing_heavy_runs_beside_a_load_test():
               "ab_confirmation", "trend_report"}
     pools = {key.to_user_string(): asset.op.pool for asset in defs().assets for key in asset.keys}
     assert {name: pools.get(name) for name in pooled} == dict.fromkeys(pooled, "load_test_target")
+
+
+def test_each_run_executes_its_steps_in_one_process():
+    # A process per step cost 8 to 17 s per step on two busy cores (bench/build_loop.py); the steps run
+    # one after another anyway. Cancellation still stops k6 (the bench's stop test checks it).
+    from ult_pipeline.definitions import defs
+
+    for name in ("load_test_job", "trend_report_job"):
+        assert defs().resolve_job_def(name).executor_def.name == dg.in_process_executor.name, name
