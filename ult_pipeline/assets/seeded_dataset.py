@@ -59,7 +59,8 @@ def seeded_dataset(
     try:
         prepared = prepare(
             client=client, dataset=dataset, signer=token_signer.signer(), identities_path=identities_path,
-            wipe=lambda: target_db.wipe(restart_service=target_deployer.restart, behind=TargetCheck.through(client)),
+            wipe=lambda: target_db.wipe(restart_service=target_deployer.restart, behind=TargetCheck.through(client),
+                                        log=context.log.info),
             concurrency=target_api.concurrency, log=context.log.info,
         )
     finally:

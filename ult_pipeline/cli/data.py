@@ -171,7 +171,7 @@ def seed(ctx, target, profile, seed, dsn, environment, strategy, no_wipe, concur
 @click.option("--strategy", type=click.Choice(STRATEGIES), default=IN_PLACE, show_default=True,
               help="recreate needs the service restarted afterwards (only done for the sandbox).")
 @click.option("--sql-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="SQL of the in_place wipe (default: the shipped user-service script).")
+              help="SQL of the in_place wipe (default: the TRUNCATE plan of target_db/in_place.py, with its fallbacks).")
 @click.option("--schema", "db_schema", default="public", show_default=True, help="The service's schema.")
 @click.option("--target", default=None,
               help="GraphQL URL of the service on this database (API key in $ULT_TARGET_API_KEY): the wipe then "

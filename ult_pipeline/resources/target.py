@@ -34,14 +34,16 @@ class TargetDatabaseResource(dg.ConfigurableResource):
     environment: str = Field(description="load-test environment name the database must be marked with")
     db_schema: str = "public"
     wipe_strategy: str = Field(default=RECREATE, description=f"one of {', '.join(STRATEGIES)}")
-    in_place_sql_file: str | None = Field(default=None, description="SQL of the in_place wipe (default: shipped)")
+    in_place_sql_file: str | None = Field(default=None, description="SQL of the in_place wipe (default: the "
+                                          "TRUNCATE plan of target_db/in_place.py)")
 
-    def wipe(self, restart_service, behind: TargetCheck) -> WipeResult:
-        """The guarded wipe; ``behind`` proves this database is the one behind the target API (see wipe.py)."""
+    def wipe(self, restart_service, behind: TargetCheck, log=None) -> WipeResult:
+        """The guarded wipe; ``behind`` proves this database is the one behind the target API (see wipe.py).
+        ``log`` gets the wipe's progress lines when it runs longer than a few seconds."""
         return wipe(
             self.dsn, self.environment, strategy=self.wipe_strategy, db_schema=self.db_schema,
             sql_file=Path(self.in_place_sql_file) if self.in_place_sql_file else None,
-            restart_service=restart_service, behind=behind,
+            restart_service=restart_service, behind=behind, log=log,
         )
 
     def refresh_statistics(self) -> tuple[int, float]:
