@@ -9,16 +9,6 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_production_is_the_local_config_plus_postgres_storage_from_the_environment():
-    local = yaml.safe_load((ROOT / "dagster.yaml").read_text())
-    production = yaml.safe_load((ROOT / "deploy" / "production" / "dagster.yaml").read_text())
-    storage = production.pop("storage")
-    assert production == local
-    db = storage["postgres"]["postgres_db"]
-    assert db["scheme"] == "postgresql+psycopg2"
-    assert all(isinstance(db[k], dict) and "env" in db[k] for k in ("username", "password", "hostname", "db_name"))
-
-
 def test_one_load_test_at_a_time():
     local = yaml.safe_load((ROOT / "dagster.yaml").read_text())
     assert local["concurrency"]["pools"] == {"granularity": "run", "default_limit": 1}
