@@ -10,6 +10,18 @@ The step is seen when v1.1.0 is regressed on userNode; it can only be seen when 
 
 Run it on the machine as it is used (other work running): that is the condition the default
 `--duration` of `ult demo` must hold under.
+
+Measured 2026-11-30 on the 2-core machine, other engineers' tests running (load average in brackets):
+
+    duration  demo   v1.1.0 verdict          userNode mdc  v1.0.2 verdict  its median mdc
+    30s       406 s  inconclusive            67 %          inconclusive    48 %   (3-4: the fast suite beside it)
+    60s       425 s  regressed (suspected)    8 %          inconclusive    22 %   (2)
+    90s       541 s  regressed (confirmed)    8 %          inconclusive    22 %   (1.5-2; `me` flagged too)
+    60s       755 s  regressed (suspected)   43 %          inconclusive    35 %   (8: two fast suites beside it)
+
+30 s hid the planted step; 60 s showed it every time, and 90 s could see no smaller change than 60 s:
+the noise left is between runs (the host's load), which a longer run does not average out. Hence
+`ult demo --duration` defaults to 60s.
 """
 
 from __future__ import annotations
