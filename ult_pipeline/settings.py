@@ -42,6 +42,7 @@ VARIABLES: dict[str, Variable] = {v.name: v for v in (
     Variable("ULT_RESULTS_DIR", "~/.ult/results", "folder of run results, identities and reports"),
     Variable("ULT_RESULTS_URL", None, "where ULT_RESULTS_DIR is served over HTTP (links from the UI to reports; "
              "`ult demo` serves it)"),
+    Variable("ULT_IO_BUCKET", None, "ecs: S3 bucket for assets' outputs between steps and runs (unset: local disk)"),
     Variable("ULT_SENSOR_INTERVAL_S", "30", "seconds between ECR sensor ticks"),
     Variable("ULT_SENSOR_BUDGET_S", "20", "seconds one ECR sensor evaluation may take (at most 55: Dagster "
              "fails a tick after 60); past it the tick is skipped with the reason"),

@@ -4,7 +4,8 @@
 `sandbox` the local sandbox, chosen explicitly by `ult demo` (and by whoever runs `dagster dev`
 against `ult sandbox up`). Only the sandbox mode imports the sandbox, whose packages come with
 the `sandbox` extra. Secrets are bound with EnvVar, so they are read when a run starts and
-never shown in the UI.
+never shown in the UI. In ecs mode with `ULT_IO_BUCKET` set, assets' outputs are kept in that S3
+bucket (`s3_io_manager`) instead of on the run worker's disk.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def resources_from_env(env: Mapping[str, str]) -> dict:
             account_id=number(env, "ULT_NEWRELIC_ACCOUNT_ID"), license_key=env_var("ULT_NEWRELIC_LICENSE_KEY"),
             region=region, send_metrics=send_metrics, endpoint_base_url=setting(env, "ULT_NEWRELIC_ENDPOINT"),
         )
-    return {
+    resources = {
         "aws": aws,
         "newrelic": newrelic,
         "target_api": TargetApiResource(url=env_var("ULT_TARGET_URL"), api_key=env_var("ULT_TARGET_API_KEY")),
@@ -84,3 +85,19 @@ def resources_from_env(env: Mapping[str, str]) -> dict:
             otlp_headers=env_var("ULT_OTLP_HEADERS") if setting(env, "ULT_OTLP_HEADERS") else "",
         ),
     }
+    if target_mode(env) == ECS and setting(env, "ULT_IO_BUCKET"):
+        resources["io_manager"] = s3_io_manager(env)
+    return resources
+
+
+IO_PREFIX = "dagster/io"
+
+
+def s3_io_manager(env: Mapping[str, str]):
+    """Assets' outputs pickled in `ULT_IO_BUCKET` under dagster/io/ (dagster-aws' S3PickleIOManager), so
+    that a run re-executed from a later step, in a new ECS task, reads the outputs of the steps before it.
+    It lists the prefix when a run first uses it, then gets and puts one object per output."""
+    from dagster_aws.s3 import S3PickleIOManager, S3Resource  # production only
+
+    s3 = S3Resource(region_name=setting(env, "AWS_DEFAULT_REGION"), endpoint_url=setting(env, "ULT_AWS_ENDPOINT_URL"))
+    return S3PickleIOManager(s3_resource=s3, s3_bucket=setting(env, "ULT_IO_BUCKET"), s3_prefix=IO_PREFIX)
