@@ -67,11 +67,15 @@ def cut(items: Sequence[T], size: int = MAX_ELEMENTS, weight: Callable[[T], int]
 
 def pack_rounds(elements: Sequence[T], key: Callable[[T], Hashable] | None = None, size: int = MAX_ELEMENTS,
                 weight: Callable[[T], int] | None = None, budget: int | None = None,
-                separator: int = 0) -> list[list[list[T]]]:
+                separator: int = 0, spread: int = 1) -> list[list[list[T]]]:
     """Rounds of calls: the n-th element of each ``key`` in the n-th round (as `pack_unique`),
     each round `cut` by count and weight. No two calls of one round name the same key, so a
     round's calls may run at once even where writes to one key must not overlap. Without a
-    key, one round."""
+    key, one round.
+
+    ``spread``: a round that would make fewer calls is cut into up to that many calls of
+    near-equal counts (calls only get smaller), so that that many can run at once.
+    """
     if key is None:
         rounds: list[list[T]] = [list(elements)] if elements else []
     else:
@@ -84,4 +88,11 @@ def pack_rounds(elements: Sequence[T], key: Callable[[T], Hashable] | None = Non
             if n == len(rounds):
                 rounds.append([])
             rounds[n].append(element)
-    return [cut(round_, size, weight, budget, separator) for round_ in rounds]
+    packed = []
+    for round_ in rounds:
+        calls = cut(round_, size, weight, budget, separator)
+        if len(calls) < spread and len(round_) > len(calls):
+            parts = min(spread, len(round_))
+            calls = cut(round_, min(size, -(-len(round_) // parts)), weight, budget, separator)
+        packed.append(calls)
+    return packed

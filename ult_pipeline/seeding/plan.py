@@ -90,12 +90,13 @@ def body_size(operation: str, inputs: list[dict]) -> int:
 
 
 def stage(name: str, operation: str, elements: list[dict], key: Callable[[dict], Hashable] | None = None,
-          *, serial_rounds: bool = False, budget: int = BODY_BUDGET) -> StagePlan:
+          *, serial_rounds: bool = False, budget: int = BODY_BUDGET, spread: int = 1) -> StagePlan:
     """``elements`` packed into calls of at most 50, no ``key`` twice per call, each body
-    within ``budget`` bytes."""
+    within ``budget`` bytes; a round of fewer than ``spread`` calls is cut into smaller ones,
+    up to ``spread`` (the calls the seeder keeps in flight), so that they can run at once."""
     sizes = {id(e): _element_size(e) for e in elements}
     base = _base_size(operation)
-    rounds = pack_rounds(elements, key, MAX_ELEMENTS, lambda e: sizes[id(e)], budget - base, _SEPARATOR)
+    rounds = pack_rounds(elements, key, MAX_ELEMENTS, lambda e: sizes[id(e)], budget - base, _SEPARATOR, spread)
     body_sizes = tuple(base + sum(sizes[id(e)] for e in call) + _SEPARATOR * (len(call) - 1)
                        for round_ in rounds for call in round_)
     return StagePlan(name, operation, tuple(tuple(r) for r in rounds), serial_rounds, body_sizes)
@@ -104,7 +105,7 @@ def stage(name: str, operation: str, elements: list[dict], key: Callable[[dict],
 # --- each stage's elements, from the dataset and the ids known so far ---
 
 
-def create_users(dataset: Dataset) -> StagePlan:
+def create_users(dataset: Dataset, spread: int = 1) -> StagePlan:
     inputs = [
         {
             "givenName": u.given_name, "familyName": u.family_name, "gender": u.gender,
@@ -112,28 +113,28 @@ def create_users(dataset: Dataset) -> StagePlan:
         }
         for u in dataset.users
     ]
-    return stage("createUsers", "createUsers", inputs)
+    return stage("createUsers", "createUsers", inputs, spread=spread)
 
 
-def create_organizations(dataset: Dataset, ids: SeededIds) -> StagePlan:
+def create_organizations(dataset: Dataset, ids: SeededIds, spread: int = 1) -> StagePlan:
     inputs = [{"userId": ids.users[o.owner], "organizationName": o.name} for o in dataset.organizations]
-    return stage("createOrganizations", "createOrganizations", inputs)
+    return stage("createOrganizations", "createOrganizations", inputs, spread=spread)
 
 
-def create_schools(dataset: Dataset, ids: SeededIds) -> StagePlan:
+def create_schools(dataset: Dataset, ids: SeededIds, spread: int = 1) -> StagePlan:
     inputs = [
         {"organizationId": ids.organizations[s.organization], "name": s.name, "shortCode": s.short_code}
         for s in dataset.schools
     ]
-    return stage("createSchools", "createSchools", inputs)
+    return stage("createSchools", "createSchools", inputs, spread=spread)
 
 
-def create_classes(dataset: Dataset, ids: SeededIds) -> StagePlan:
+def create_classes(dataset: Dataset, ids: SeededIds, spread: int = 1) -> StagePlan:
     inputs = [{"organizationId": ids.organizations[c.organization], "name": c.name} for c in dataset.classes]
-    return stage("createClasses", "createClasses", inputs)
+    return stage("createClasses", "createClasses", inputs, spread=spread)
 
 
-def add_classes_to_schools(dataset: Dataset, ids: SeededIds) -> StagePlan:
+def add_classes_to_schools(dataset: Dataset, ids: SeededIds, spread: int = 1) -> StagePlan:
     classes_of: dict[str, list[str]] = {}
     for c in dataset.classes:
         classes_of.setdefault(c.school, []).append(c.key)
@@ -141,7 +142,8 @@ def add_classes_to_schools(dataset: Dataset, ids: SeededIds) -> StagePlan:
         {"schoolId": ids.schools[s.key], "classIds": [ids.classes[k] for k in batch]}
         for s in dataset.schools for batch in chunks(classes_of.get(s.key, []))
     ]
-    return stage("addClassesToSchools", "addClassesToSchools", elements, lambda e: e["schoolId"], serial_rounds=True)
+    return stage("addClassesToSchools", "addClassesToSchools", elements, lambda e: e["schoolId"], serial_rounds=True,
+                 spread=spread)
 
 
 def _members(dataset: Dataset, role: str, group: Callable) -> dict[str, list[str]]:
@@ -154,7 +156,7 @@ def _members(dataset: Dataset, role: str, group: Callable) -> dict[str, list[str
 ROLES = {TEACHER: TEACHER_ROLE, STUDENT: STUDENT_ROLE}
 
 
-def add_users_to_organization(dataset: Dataset, ids: SeededIds, role: str) -> StagePlan:
+def add_users_to_organization(dataset: Dataset, ids: SeededIds, role: str, spread: int = 1) -> StagePlan:
     """Members of one role (TEACHER or STUDENT); owners are members already (createOrganizations).
     One call per role (API rule). Each membership is a row of its own: calls naming one
     organization may run at once."""
@@ -166,10 +168,10 @@ def add_users_to_organization(dataset: Dataset, ids: SeededIds, role: str) -> St
         for batch in chunks(keys)
     ]
     return stage(f"addUsersToOrganizations[{role_name}]", "addUsersToOrganizations", elements,
-                 lambda e: e["organizationId"])
+                 lambda e: e["organizationId"], spread=spread)
 
 
-def add_users_to_school(dataset: Dataset, ids: SeededIds, role: str) -> StagePlan:
+def add_users_to_school(dataset: Dataset, ids: SeededIds, role: str, spread: int = 1) -> StagePlan:
     role_name = ROLES[role]
     elements = [
         {"schoolId": ids.schools[school], "schoolRoleIds": [ids.roles[role_name]],
@@ -177,34 +179,37 @@ def add_users_to_school(dataset: Dataset, ids: SeededIds, role: str) -> StagePla
         for school, keys in _members(dataset, role, lambda u: dataset.school_of[u.key]).items()
         for batch in chunks(keys)
     ]
-    return stage(f"addUsersToSchools[{role_name}]", "addUsersToSchools", elements, lambda e: e["schoolId"])
+    return stage(f"addUsersToSchools[{role_name}]", "addUsersToSchools", elements, lambda e: e["schoolId"],
+                 spread=spread)
 
 
-def add_students_to_classes(dataset: Dataset, ids: SeededIds) -> StagePlan:
+def add_students_to_classes(dataset: Dataset, ids: SeededIds, spread: int = 1) -> StagePlan:
     students = [
         {"classId": ids.classes[c], "studentIds": [ids.users[k] for k in batch]}
         for c, keys in dataset.students_of.items() for batch in chunks(keys)
     ]
-    return stage("addStudentsToClasses", "addStudentsToClasses", students, lambda e: e["classId"], serial_rounds=True)
+    return stage("addStudentsToClasses", "addStudentsToClasses", students, lambda e: e["classId"], serial_rounds=True,
+                 spread=spread)
 
 
-def add_teachers_to_classes(dataset: Dataset, ids: SeededIds) -> StagePlan:
+def add_teachers_to_classes(dataset: Dataset, ids: SeededIds, spread: int = 1) -> StagePlan:
     teachers = [
         {"classId": ids.classes[c], "teacherIds": [ids.users[k] for k in batch]}
         for c, keys in dataset.teachers_of.items() for batch in chunks(keys) if keys
     ]
-    return stage("addTeachersToClasses", "addTeachersToClasses", teachers, lambda e: e["classId"], serial_rounds=True)
+    return stage("addTeachersToClasses", "addTeachersToClasses", teachers, lambda e: e["classId"], serial_rounds=True,
+                 spread=spread)
 
 
-def plan(dataset: Dataset, ids: SeededIds) -> list[StagePlan]:
-    """Every stage's calls, in the order they are sent, given every id (`placeholder_ids`
-    without a server)."""
+def plan(dataset: Dataset, ids: SeededIds, spread: int = 1) -> list[StagePlan]:
+    """Every stage's calls given every id (`placeholder_ids` without a server), as a seeder
+    keeping ``spread`` calls in flight sends them."""
     return [
-        create_users(dataset), create_organizations(dataset, ids), create_schools(dataset, ids),
-        create_classes(dataset, ids), add_classes_to_schools(dataset, ids),
-        add_users_to_organization(dataset, ids, TEACHER), add_users_to_organization(dataset, ids, STUDENT),
-        add_users_to_school(dataset, ids, TEACHER), add_users_to_school(dataset, ids, STUDENT),
-        add_students_to_classes(dataset, ids), add_teachers_to_classes(dataset, ids),
+        create_users(dataset, spread), create_organizations(dataset, ids, spread), create_schools(dataset, ids, spread),
+        create_classes(dataset, ids, spread), add_classes_to_schools(dataset, ids, spread),
+        add_users_to_organization(dataset, ids, TEACHER, spread), add_users_to_organization(dataset, ids, STUDENT, spread),
+        add_users_to_school(dataset, ids, TEACHER, spread), add_users_to_school(dataset, ids, STUDENT, spread),
+        add_students_to_classes(dataset, ids, spread), add_teachers_to_classes(dataset, ids, spread),
     ]
 
 

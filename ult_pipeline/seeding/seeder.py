@@ -230,6 +230,8 @@ class Seeder:
 
         self._gate = threading.BoundedSemaphore(self.concurrency)
         self._abandon.clear()
+        # Stages with fewer calls than may be in flight are cut finer, so that they run at once.
+        spread = self.concurrency
         self._create_users(dataset, ids)
         self._create_organizations(dataset, ids)
         # After the organizations, a stage starts as soon as what it needs is in place (API.md:
@@ -239,16 +241,18 @@ class Seeder:
         self._run_graph({
             "schools": ((), lambda: self._create_schools(dataset, ids)),
             "classes": ((), lambda: self._create_classes(dataset, ids)),
-            "org_teachers": ((), lambda: self._run(plan.add_users_to_organization(dataset, ids, TEACHER))),
-            "org_students": ((), lambda: self._run(plan.add_users_to_organization(dataset, ids, STUDENT))),
-            "school_classes": (("schools", "classes"), lambda: self._run(plan.add_classes_to_schools(dataset, ids))),
+            "org_teachers": ((), lambda: self._run(plan.add_users_to_organization(dataset, ids, TEACHER, spread))),
+            "org_students": ((), lambda: self._run(plan.add_users_to_organization(dataset, ids, STUDENT, spread))),
+            "school_classes": (("schools", "classes"),
+                               lambda: self._run(plan.add_classes_to_schools(dataset, ids, spread))),
             "school_teachers": (("schools", "org_teachers"),
-                                lambda: self._run(plan.add_users_to_school(dataset, ids, TEACHER))),
+                                lambda: self._run(plan.add_users_to_school(dataset, ids, TEACHER, spread))),
             "school_students": (("schools", "org_students"),
-                                lambda: self._run(plan.add_users_to_school(dataset, ids, STUDENT))),
-            "class_students": (("classes", "org_students"), lambda: self._run(plan.add_students_to_classes(dataset, ids))),
+                                lambda: self._run(plan.add_users_to_school(dataset, ids, STUDENT, spread))),
+            "class_students": (("classes", "org_students"),
+                               lambda: self._run(plan.add_students_to_classes(dataset, ids, spread))),
             "class_teachers": (("classes", "org_teachers", "class_students"),
-                               lambda: self._run(plan.add_teachers_to_classes(dataset, ids))),
+                               lambda: self._run(plan.add_teachers_to_classes(dataset, ids, spread))),
         })
         return SeedResult(
             ids=ids, calls=self.client.calls - calls_before, seconds=time.perf_counter() - started,
@@ -257,28 +261,28 @@ class Seeder:
 
     def _create_users(self, dataset: Dataset, ids: SeededIds) -> None:
         by_email = {u.email: u.key for u in dataset.users}
-        for result in self._run(plan.create_users(dataset), self._users_by_email):
+        for result in self._run(plan.create_users(dataset, self.concurrency), self._users_by_email):
             for user in result["users"]:
                 ids.users[by_email[user["contactInfo"]["email"].lower()]] = user["id"]
         _require_all("users", by_email.values(), ids.users)
 
     def _create_organizations(self, dataset: Dataset, ids: SeededIds) -> None:
         by_name = {o.name: o.key for o in dataset.organizations}
-        for result in self._run(plan.create_organizations(dataset, ids), self._organizations_by_name):
+        for result in self._run(plan.create_organizations(dataset, ids, self.concurrency), self._organizations_by_name):
             for org in result["organizations"]:
                 ids.organizations[by_name[org["name"]]] = org["id"]
         _require_all("organizations", by_name.values(), ids.organizations)
 
     def _create_schools(self, dataset: Dataset, ids: SeededIds) -> None:
         by_name = {s.name: s.key for s in dataset.schools}
-        for result in self._run(plan.create_schools(dataset, ids), self._schools_by_name):
+        for result in self._run(plan.create_schools(dataset, ids, self.concurrency), self._schools_by_name):
             for school in result["schools"]:
                 ids.schools[by_name[school["name"]]] = school["id"]
         _require_all("schools", by_name.values(), ids.schools)
 
     def _create_classes(self, dataset: Dataset, ids: SeededIds) -> None:
         by_name = {c.name: c.key for c in dataset.classes}
-        for result in self._run(plan.create_classes(dataset, ids), self._classes_by_name):
+        for result in self._run(plan.create_classes(dataset, ids, self.concurrency), self._classes_by_name):
             for cls in result["classes"]:
                 ids.classes[by_name[cls["name"]]] = cls["id"]
         _require_all("classes", by_name.values(), ids.classes)

@@ -50,3 +50,12 @@ def test_pack_rounds_keeps_each_key_once_per_round():
         [[("a", 0), ("b", 0)], [("c", 0)]], [[("a", 1), ("b", 1)], [("c", 1)]],
     ]
     assert pack_rounds([], None) == []
+
+
+def test_pack_rounds_spreads_a_small_round_over_more_calls():
+    from ult_pipeline.seeding.batching import pack_rounds
+
+    rounds = pack_rounds(list(range(40)), None, spread=4)
+    assert [len(c) for c in rounds[0]] == [10, 10, 10, 10]
+    assert [len(c) for c in pack_rounds(list(range(3)), None, spread=8)[0]] == [1, 1, 1]
+    assert [len(c) for c in pack_rounds(list(range(120)), None, spread=2)[0]] == [50, 50, 20]

@@ -26,8 +26,8 @@ def sent_body(operation: str, inputs: list[dict]) -> bytes:
                        "operationName": operation}).encode()
 
 
-def check_plan(dataset) -> list[plan.StagePlan]:
-    stages = plan.plan(dataset, plan.placeholder_ids(dataset))
+def check_plan(dataset, spread: int = 1) -> list[plan.StagePlan]:
+    stages = plan.plan(dataset, plan.placeholder_ids(dataset), spread)
     for stage in stages:
         assert len(stage.body_sizes) == len(stage.calls)
         for call, planned_size in zip(stage.calls, stage.body_sizes, strict=True):
@@ -72,8 +72,20 @@ def test_every_body_of_the_large_profile_fits_the_limit_and_nothing_is_lost():
     # Every list at its longest: 50 ids per element, many schools and classes per organization.
     DatasetProfile("wide", 2, 60, 60, 200, 20_000),
 ], ids=lambda p: p.name)
-def test_every_body_of_every_profile_fits_the_limit(profile):
-    check_plan(generate(profile, 3))
+@pytest.mark.parametrize("spread", [1, 4, 8])
+def test_every_body_of_every_profile_fits_the_limit(profile, spread):
+    dataset = generate(profile, 3)
+    stages = check_plan(dataset, spread)
+    # Cut finer for concurrency, nothing is lost or repeated.
+    assert sum(len(c) for c in stages[0].calls) == len(dataset.users)
+    rostered = sorted(i for s in stages if s.operation == "addStudentsToClasses"
+                      for c in s.calls for e in c for i in e["studentIds"])
+    assert len(rostered) == len(set(rostered)) == profile.students
+    # A round of at least `spread` elements makes at least half as many calls as may be in flight.
+    for s in stages:
+        for round_ in s.rounds:
+            if sum(len(c) for c in round_) >= spread:
+                assert len(round_) >= spread / 2, (s.name, [len(c) for c in round_])
 
 
 def test_an_element_too_big_for_any_call_is_refused_at_planning():
