@@ -1,7 +1,12 @@
 """Seeding a dataset through the service's GraphQL API, in the order the API accepts.
 
-Calls within a stage do not depend on each other and are sent concurrently; stages run
-in order because each needs the ids the previous one created.
+What is sent is planned in seeding/plan.py: calls cut by count (50), by key (an organization,
+school or class once per call) and by body size (the service refuses bodies above 100 KB).
+Calls within a stage do not depend on each other and are sent concurrently; a stage starts
+once the stages it needs are done (the ids they created, the memberships they added), so
+independent stages overlap; all share one limit of `concurrency` calls in flight. Two calls
+writing one class's roster or one school's classes never run at once (the service reads the
+whole list, then saves it). Once a call has failed, calls not yet sent are dropped.
 
 Every write lands exactly once. The client never resends a mutation that may have reached
 the service (target_api/client.py); when a call's answer is lost (`TransportError` with
