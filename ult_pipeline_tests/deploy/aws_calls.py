@@ -189,8 +189,9 @@ def out_of_scope(policy: Mapping, calls: Iterable[Call], region: str, account: s
 def _covers(statement: Mapping, arn: str, values: Mapping[str, Any]) -> bool:
     if not any(fnmatch.fnmatchcase(arn, pattern) for pattern in _as_list(statement["Resource"])):
         return False
-    prefix = statement.get("Condition", {}).get("StringLike", {}).get("s3:prefix")
-    return prefix is None or fnmatch.fnmatchcase(values.get("Prefix", ""), prefix)
+    prefixes = statement.get("Condition", {}).get("StringLike", {}).get("s3:prefix")
+    # One pattern or several (IAM: any of them).
+    return prefixes is None or any(fnmatch.fnmatchcase(values.get("Prefix", ""), p) for p in _as_list(prefixes))
 
 
 class Recorder:

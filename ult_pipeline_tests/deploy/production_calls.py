@@ -19,7 +19,10 @@ production dagster.yaml's `run_launcher` and `compute_logs`, verbatim. Inside
    ECS task metadata endpoint on loopback), run monitoring's health checks, termination, and the
    log read run monitoring makes for a worker that failed;
 5. the `S3ComputeLogManager` capturing, uploading, reading (and linking) and deleting a step's logs
-   (the materializations in 3 upload theirs too).
+   (the materializations in 3 upload theirs too);
+6. the definitions' S3 IO manager (`ULT_IO_BUCKET`, resources/environment.py): two per-build assets
+   materialized with it (listing its prefix, putting each output, getting the first as the second's
+   input), then the second alone, as a re-execution from a later step in a new task does.
 
 The AWS state is made by the tests' own clients before recording: those calls are not counted.
 """
@@ -211,6 +214,30 @@ def _compute_logs(instance) -> dict:
     return {"stdout": (data.stdout or b"").decode(), "url": url}
 
 
+def _io_manager(defs, instance, partition: str) -> dict:
+    """Two dependent per-build assets through the definitions' IO manager (S3 in production): a whole run,
+    then the later asset alone, whose input is read back from the bucket as a re-executed run reads it."""
+    import dagster as dg
+
+    from ult_pipeline.partitions import builds_partitions
+
+    @dg.asset(partitions_def=builds_partitions)
+    def first_output() -> dict:
+        return {"build": partition}
+
+    @dg.asset(partitions_def=builds_partitions)
+    def second_output(first_output: dict) -> str:
+        return first_output["build"]
+
+    io = {"io_manager": defs.resources["io_manager"]}
+    whole = dg.materialize([first_output, second_output], partition_key=partition, instance=instance, resources=io)
+    later = dg.materialize([first_output, second_output], selection=[second_output], partition_key=partition,
+                           instance=instance, resources=io)
+    return {"io_manager": type(defs.resources["io_manager"]).__name__,
+            "loaded": later.output_for_node("second_output"),
+            "steps": [[e.step_key for e in r.get_step_success_events()] for r in (whole, later)]}
+
+
 def _stdout():
     from dagster._core.storage.compute_log_manager import ComputeIOType
 
@@ -244,6 +271,7 @@ def record_production() -> tuple[Recorder, dict]:
                     steps = {"deployer": type(loaded.resources["target_deployer"]).__name__,
                              "deploy": _deploy(loaded, instance), "launch": _launch_and_terminate(loaded, instance),
                              "compute_logs": _compute_logs(instance)}
+                    steps["io"] = _io_manager(loaded, instance, steps["deploy"]["partition"])
         return recorder, steps
     finally:
         patch.undo()

@@ -4,8 +4,8 @@ The calls are recorded with botocore's event hooks on every client the process c
 (`aws_calls.recording`) while the production code runs against moto on loopback
 (`production_calls.record_production`: the code location loaded with ULT_TARGET_MODE=ecs, the ECR
 sensor, `target_deployment` by run tags and by partition key, the deployer's restart,
-dagster-aws' EcsRunLauncher launching, watching and terminating a run, and its
-S3ComputeLogManager), and, in the slow test, during a whole sandbox build. Each call's operation
+dagster-aws' EcsRunLauncher launching, watching and terminating a run, its
+S3ComputeLogManager, and the S3 IO manager of ULT_IO_BUCKET), and, in the slow test, during a whole sandbox build. Each call's operation
 becomes its IAM action (`aws_calls.iam_action`), plus the actions IAM checks without a call of
 their own (`aws_calls.IMPLIED`: iam:PassRole, ecs:TagResource on create). The test fails when
 the code calls an action the policy lacks, or the policy grants one nothing calls.
@@ -212,6 +212,18 @@ def test_the_production_paths_ran(production):
     assert launch["tags"]["ecs/task_arn"].startswith("arn:aws:ecs:") and launch["terminated"], launch
     assert launch["health"] == "WorkerStatus.RUNNING", launch
     assert steps["compute_logs"]["stdout"] == "hello from a step\n"
+    io = steps["io"]
+    assert io["io_manager"] == "S3PickleIOManager" and io["loaded"] == steps["deploy"]["partition"], io
+    assert io["steps"] == [["first_output", "second_output"], ["second_output"]], io
+
+
+def test_the_io_manager_lists_gets_and_puts_under_its_prefix_only(production):
+    recorder, _ = production
+    io_calls = [c for c in recorder.production_calls() if any(
+        isinstance(v, str) and v.startswith("dagster/io") for _, v in c.values)]
+    assert {c.action for c in io_calls} == {"s3:ListBucket", "s3:GetObject", "s3:PutObject"}, io_calls
+    # Dagster's UPathIOManager never deletes an output in S3 (`unlink` is not called): no s3:DeleteObject there.
+    assert all(dict(c.values)["Bucket"] == RENDER_VALUES["PIPELINE_BUCKET"] for c in io_calls)
 
 
 def test_the_policy_grants_exactly_what_production_calls(needed):
