@@ -92,11 +92,22 @@ def body_size(operation: str, inputs: list[dict]) -> int:
 def stage(name: str, operation: str, elements: list[dict], key: Callable[[dict], Hashable] | None = None,
           *, serial_rounds: bool = False, budget: int = BODY_BUDGET, spread: int = 1) -> StagePlan:
     """``elements`` packed into calls of at most 50, no ``key`` twice per call, each body
-    within ``budget`` bytes; a round of fewer than ``spread`` calls is cut into smaller ones,
-    up to ``spread`` (the calls the seeder keeps in flight), so that they can run at once."""
+    within ``budget`` bytes. A stage of fewer than ``spread`` calls (the calls the seeder keeps
+    in flight) is cut into smaller ones, up to about that many, so that they run at once; with
+    ``serial_rounds``, each round is (its rounds run one after another)."""
     sizes = {id(e): _element_size(e) for e in elements}
     base = _base_size(operation)
-    rounds = pack_rounds(elements, key, MAX_ELEMENTS, lambda e: sizes[id(e)], budget - base, _SEPARATOR, spread)
+    weigh = lambda e: sizes[id(e)]  # noqa: E731
+    if serial_rounds:
+        # Rounds run one after another: each needs `spread` calls of its own.
+        rounds = pack_rounds(elements, key, MAX_ELEMENTS, weigh, budget - base, _SEPARATOR, spread)
+    else:
+        # Every round's calls run at once: only a stage of fewer calls in all is cut finer.
+        rounds = pack_rounds(elements, key, MAX_ELEMENTS, weigh, budget - base, _SEPARATOR)
+        calls = sum(len(r) for r in rounds)
+        if calls < spread:
+            rounds = pack_rounds(elements, key, MAX_ELEMENTS, weigh, budget - base, _SEPARATOR,
+                                 -(-spread // len(rounds)))
     body_sizes = tuple(base + sum(sizes[id(e)] for e in call) + _SEPARATOR * (len(call) - 1)
                        for round_ in rounds for call in round_)
     return StagePlan(name, operation, tuple(tuple(r) for r in rounds), serial_rounds, body_sizes)
