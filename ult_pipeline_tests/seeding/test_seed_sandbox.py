@@ -83,9 +83,9 @@ def test_sequential_and_concurrent_seeding_create_the_same_data(sandbox, sandbox
         wipe(sandbox.dsn, "sandbox", restart_service=lambda: manager.restart_service(sandbox_settings))
         client = GraphQLClient(sandbox.url, api_key=sandbox.api_key)
         seeded = Seeder(client, concurrency=concurrency).seed(dataset)
-        results.append((seeded.calls, read_counts(client, dataset, seeded.ids)))
-    assert results[0] == results[1]
-    assert results[0][1] == dataset.expected_counts()
+        results.append(read_counts(client, dataset, seeded.ids))
+    # (Call counts differ: at concurrency 4, stages of fewer calls are cut finer to run at once.)
+    assert results[0] == results[1] == dataset.expected_counts()
 
 
 def refused_bodies(base_url: str) -> float:
