@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ult_pipeline.seeding.dataset import Dataset
 from ult_pipeline.seeding.identities import TokenSigner, build_identities, write_identities
-from ult_pipeline.seeding.seeder import Seeder, SeedResult, read_counts
+from ult_pipeline.seeding.seeder import DEFAULT_CONCURRENCY, Seeder, SeedResult, read_counts
 from ult_pipeline.target_api.client import GraphQLClient
 from ult_pipeline.target_db.wipe import WipeResult
 
@@ -57,7 +57,7 @@ def prepare(
     signer: TokenSigner,
     identities_path: Path,
     wipe: Callable[[], WipeResult] | None,
-    concurrency: int = 4,
+    concurrency: int = DEFAULT_CONCURRENCY,
     log: Callable[[str], None] = lambda _m: None,
 ) -> PreparedDataset:
     """Wipe (unless ``wipe`` is None: then the dataset must carry a fresh namespace), seed, verify.

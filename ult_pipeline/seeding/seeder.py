@@ -47,6 +47,10 @@ __all__ = ["STUDENT_ROLE", "TEACHER_ROLE", "SeededIds", "SeedResult", "Seeder", 
 DUPLICATE_CHILD = "ERR_DUPLICATE_CHILD_ENTITY"
 # Sends of one call whose answers were all lost before seeding gives up.
 MAX_SENDS = 3
+# Calls in flight by default, chosen by bench/seeding.py on the 2-core machine (sandbox, large
+# profile, seeding alone): 1 -> 85 s, 2 -> 51 s, 4 -> 31 s, 8 -> 32 s. Past 4 the service (one
+# process, with PostgreSQL on the same 2 cores) is the limit: more only queues in it.
+DEFAULT_CONCURRENCY = 4
 
 
 class SeedingError(RuntimeError):
@@ -91,7 +95,7 @@ def system_role_ids(client: GraphQLClient) -> dict[str, str]:
 
 class Seeder:
     def __init__(
-        self, client: GraphQLClient, concurrency: int = 4, log: Callable[[str], None] | None = None,
+        self, client: GraphQLClient, concurrency: int = DEFAULT_CONCURRENCY, log: Callable[[str], None] | None = None,
         *, max_sends: int = MAX_SENDS, settle_s: float = 0.5,
     ):
         if concurrency < 1:
