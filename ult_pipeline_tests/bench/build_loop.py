@@ -23,6 +23,23 @@ their own baseline.
 
     python -m ult_pipeline_tests.bench.build_loop [--builds 3] [--duration 30s] [--profile standard]
         [--sensor-interval 5] [--dequeue-interval N] [--json out.json]
+
+Measured on 2 shared cores (other tests running; 3 builds of 30 s, standard dataset, medians, worst in
+brackets; "not k6" is push to run end minus the load):
+
+- one process per step (Dagster's default executor), sensor 5 s, queue 5 s (baseline 4.0 s): push to
+  first request 65 s (72), not k6 125 s (130): 67 to 89 s of every build went to starting step processes;
+- `in_process_executor` (jobs.py), same intervals (baseline 6.1 s): 27 s (42) and 31 s (46); 0.5 s
+  between steps; a newer push stopped k6 in 3.7 s (7.4 s before) and the partial results were kept;
+- plus ULT_SENSOR_INTERVAL_S=1 (baseline 2.6 s): 19 s (24) and 22 s (26). The daemon evaluates sensors
+  at most every 5 s: an interval of 5 ticks every 10 s, any interval up to 4 every 5 s;
+- plus the queue's dequeue_interval_seconds 1 (baselines 1.5 s and 2.2 s): 9 s (11) and 12 s (13);
+  7 s (8) and 8 s (9); a newer push stopped k6 in 4.6 s and 2.6 s.
+
+What is left: the sensor's 5 s loop, the run worker's start (a Python process loading Dagster and the
+code location: the baseline), deploy about 1 s, seeding 1.5 to 6 s, analysis and export under 1 s. The
+trend report run after each build holds the pool for 3 to 10 s (a push right after a build waits for
+it; measured here between builds, not counted in them).
 """
 
 from __future__ import annotations
