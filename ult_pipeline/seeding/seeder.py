@@ -47,9 +47,10 @@ __all__ = ["STUDENT_ROLE", "TEACHER_ROLE", "SeededIds", "SeedResult", "Seeder", 
 DUPLICATE_CHILD = "ERR_DUPLICATE_CHILD_ENTITY"
 # Sends of one call whose answers were all lost before seeding gives up.
 MAX_SENDS = 3
-# Calls in flight by default, chosen by bench/seeding.py on the 2-core machine (sandbox, large
-# profile, seeding alone): 1 -> 85 s, 2 -> 51 s, 4 -> 31 s, 8 -> 32 s. Past 4 the service (one
-# process, with PostgreSQL on the same 2 cores) is the limit: more only queues in it.
+# Calls in flight by default, chosen by bench/seeding.py on the shared 2-core machine (sandbox,
+# large profile, seeding alone; two runs): 1 -> 85 / 56 s, 2 -> 51 / 43 s, 4 -> 31 / 26 s,
+# 8 -> 32 / 27 s; standard: 4 and 8 alike. Past 4 the service (one process, with PostgreSQL
+# on the same 2 cores) is the limit: more only queues in it and makes more, smaller calls.
 DEFAULT_CONCURRENCY = 4
 
 
