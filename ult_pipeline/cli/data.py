@@ -14,7 +14,7 @@ from ult_pipeline.seeding.dataset import generate
 from ult_pipeline.seeding.identities import TokenSigner
 from ult_pipeline.seeding.profiles import PROFILES, get_profile
 from ult_pipeline.seeding.run import prepare
-from ult_pipeline.seeding.seeder import SeedingError
+from ult_pipeline.seeding.seeder import DEFAULT_CONCURRENCY, SeedingError
 from ult_pipeline.settings import setting
 from ult_pipeline.target_api.client import GraphQLCallError, GraphQLClient, TransportError
 from ult_pipeline.target_db.marker import MarkerError
@@ -113,7 +113,7 @@ USER_ERRORS = (MarkerError, WipeError, SeedingError, GraphQLCallError, Transport
 @click.option("--strategy", type=click.Choice(STRATEGIES), default=None,
               help="Wipe strategy (sandbox: recreate; other targets: in_place).")
 @click.option("--no-wipe", is_flag=True, help="Do not wipe: seed a fresh, uniquely named dataset beside existing data.")
-@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(min=1), help="API calls in flight at once.")
+@click.option("--concurrency", default=DEFAULT_CONCURRENCY, show_default=True, type=click.IntRange(min=1), help="API calls in flight at once.")
 @click.option("--identities", "identities_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Where to write the identities file for k6.")
 @click.pass_context

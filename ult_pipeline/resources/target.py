@@ -9,6 +9,7 @@ from pydantic import Field
 
 from ult_pipeline.analysis.history_store import HistoryStore, safe_key
 from ult_pipeline.seeding.identities import DEV_ISSUER, DEV_SECRET, TokenSigner
+from ult_pipeline.seeding.seeder import DEFAULT_CONCURRENCY
 from ult_pipeline.target_api.client import GraphQLClient
 from ult_pipeline.target_db.statistics import refresh_statistics
 from ult_pipeline.target_db.wipe import RECREATE, STRATEGIES, TargetCheck, WipeResult, wipe
@@ -21,7 +22,7 @@ class TargetApiResource(dg.ConfigurableResource):
     api_key: str = Field(description="USER_SERVICE_API_KEY of the target; bind with EnvVar")
     timeout_s: float = 30.0
     retries: int = Field(default=4, description="retries of connection errors and 5xx, with backoff")
-    concurrency: int = Field(default=4, description="seeding calls in flight at once")
+    concurrency: int = Field(default=DEFAULT_CONCURRENCY, description="seeding calls in flight at once")
 
     def client(self) -> GraphQLClient:
         return GraphQLClient(self.url, api_key=self.api_key, timeout=self.timeout_s, retries=self.retries)

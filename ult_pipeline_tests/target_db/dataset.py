@@ -108,7 +108,9 @@ def fill(conn: psycopg.Connection, schema: str, students: int) -> dict[str, int]
     ident = sql.Identifier(schema)
     conn.execute(sql.SQL("SET search_path TO {}").format(ident))
     tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,))}
-    org = _u("o", "{o}")
+    def org(expr: str) -> str:  # an organization's id from an SQL expression of its number
+        return _u("o", expr)
+
     statements = [
         # -- system rows
         "INSERT INTO migrations (\"timestamp\", name) SELECT g, 'Migration' || g FROM generate_series(1, 3) g",
@@ -134,10 +136,10 @@ def fill(conn: psycopg.Connection, schema: str, students: int) -> dict[str, int]
         f"INSERT INTO \"user\" (user_id, given_name, family_name, email) SELECT {_u('owner', 'o')}, 'Owner', 'O' || o, "
         "'owner' || o || '@example.com' FROM generate_series(0, %(orgs)s - 1) o",
         f"INSERT INTO organization (organization_id, organization_name, \"primaryContactUserId\") SELECT "
-        f"{org.format(o='o')}, 'Org ' || o, {_u('owner', 'o')} FROM generate_series(0, %(orgs)s - 1) o",
-        f"UPDATE \"user\" SET \"myOrganizationOrganizationId\" = {org.format(o='substring(given_name || family_name from 7)')} "
+        f"{org('o')}, 'Org ' || o, {_u('owner', 'o')} FROM generate_series(0, %(orgs)s - 1) o",
+        f"UPDATE \"user\" SET \"myOrganizationOrganizationId\" = {org('substring(given_name || family_name from 7)')} "
         "WHERE given_name = 'Owner'",
-        f"INSERT INTO organization_ownership (user_id, organization_id) SELECT {_u('owner', 'o')}, {org.format(o='o')} "
+        f"INSERT INTO organization_ownership (user_id, organization_id) SELECT {_u('owner', 'o')}, {org('o')} "
         "FROM generate_series(0, %(orgs)s - 1) o",
         # users: teachers then students
         f"INSERT INTO \"user\" (user_id, given_name, family_name, email, username) SELECT {_u('t', 'g')}, 'Teacher', 'T' || g, "
@@ -145,20 +147,20 @@ def fill(conn: psycopg.Connection, schema: str, students: int) -> dict[str, int]
         f"INSERT INTO \"user\" (user_id, given_name, family_name, email, username) SELECT {_u('st', 'g')}, 'Student', 'S' || g, "
         "'s' || g || '@example.com', 's' || g FROM generate_series(0, %(students)s - 1) g",
         f"INSERT INTO school (school_id, school_name, \"organizationOrganizationId\") SELECT {_u('sc', 'g')}, "
-        f"'School ' || g, {org.format(o='g / 10')} FROM generate_series(0, %(orgs)s * 10 - 1) g",
+        f"'School ' || g, {org('g / 10')} FROM generate_series(0, %(orgs)s * 10 - 1) g",
         f"INSERT INTO class (class_id, class_name, \"organizationOrganizationId\") SELECT {_u('cl', 'g')}, "
-        f"'Class ' || g, {org.format(o='g / 40')} FROM generate_series(0, %(orgs)s * 40 - 1) g",
+        f"'Class ' || g, {org('g / 40')} FROM generate_series(0, %(orgs)s * 40 - 1) g",
         f"INSERT INTO school_classes_class SELECT {_u('sc', 'g / 4')}, {_u('cl', 'g')} "
         "FROM generate_series(0, %(orgs)s * 40 - 1) g",
         # memberships: owners, teachers (g / 50 = org), students (g %% orgs = org)
         f"INSERT INTO organization_membership (user_id, organization_id, \"userUserId\", \"organizationOrganizationId\") "
-        f"SELECT {_u('owner', 'o')}, {org.format(o='o')}, {_u('owner', 'o')}, {org.format(o='o')} "
+        f"SELECT {_u('owner', 'o')}, {org('o')}, {_u('owner', 'o')}, {org('o')} "
         "FROM generate_series(0, %(orgs)s - 1) o",
         f"INSERT INTO organization_membership (user_id, organization_id, \"userUserId\", \"organizationOrganizationId\") "
-        f"SELECT {_u('t', 'g')}, {org.format(o='g / 50')}, {_u('t', 'g')}, {org.format(o='g / 50')} "
+        f"SELECT {_u('t', 'g')}, {org('g / 50')}, {_u('t', 'g')}, {org('g / 50')} "
         "FROM generate_series(0, %(teachers)s - 1) g",
         f"INSERT INTO organization_membership (user_id, organization_id, \"userUserId\", \"organizationOrganizationId\") "
-        f"SELECT {_u('st', 'g')}, {org.format(o='g %% %(orgs)s')}, {_u('st', 'g')}, {org.format(o='g %% %(orgs)s')} "
+        f"SELECT {_u('st', 'g')}, {org('g %% %(orgs)s')}, {_u('st', 'g')}, {org('g %% %(orgs)s')} "
         "FROM generate_series(0, %(students)s - 1) g",
         f"INSERT INTO role_memberships_organization_membership SELECT {_u('sr', '5')}, user_id, organization_id "
         f"FROM organization_membership WHERE \"userUserId\" IN (SELECT {_u('owner', 'o')} FROM generate_series(0, %(orgs)s - 1) o)",
@@ -183,16 +185,16 @@ def fill(conn: psycopg.Connection, schema: str, students: int) -> dict[str, int]
         "FROM generate_series(0, %(students)s - 1) g",
         # tenant roles, programs, ... of each organization, linked to system and tenant rows
         f"INSERT INTO role (role_id, role_name, system_role, \"organizationOrganizationId\") SELECT {_u('tr', 'o')}, "
-        f"'Custom', false, {org.format(o='o')} FROM generate_series(0, %(orgs)s - 1) o",
+        f"'Custom', false, {org('o')} FROM generate_series(0, %(orgs)s - 1) o",
         f"INSERT INTO permission_roles_role SELECT 'perm_' || p, {_u('tr', 'o')} "
         "FROM generate_series(1, 10) p, generate_series(0, %(orgs)s - 1) o",
     ]
     for table in ("program", "subject", "category", "subcategory", "grade"):
         statements.append(f"INSERT INTO {table} (id, name, system, organization_id) SELECT {_u('t' + table, 'o')}, "
-                          f"'Own ' || o, false, {org.format(o='o')} FROM generate_series(0, %(orgs)s - 1) o")
+                          f"'Own ' || o, false, {org('o')} FROM generate_series(0, %(orgs)s - 1) o")
     statements.append("INSERT INTO age_range (id, name, low_value, high_value, low_value_unit, high_value_unit, system, "
                       f"organization_id) SELECT {_u('tage_range', 'o')}, 'Own ' || o, 1, 2, 'month', 'month', false, "
-                      f"{org.format(o='o')} FROM generate_series(0, %(orgs)s - 1) o")
+                      f"{org('o')} FROM generate_series(0, %(orgs)s - 1) o")
     for table, a, a_table, _key, b, b_table in _JOINS:
         if table not in tables:
             continue
@@ -217,7 +219,7 @@ def fill(conn: psycopg.Connection, schema: str, students: int) -> dict[str, int]
             "INSERT INTO attendance SELECT 'session' || g, now(), now(), 'room' || (g %% 40), "
             f"{_u('st', 'g')}::text FROM generate_series(0, %(students)s / 10) g",
             f"INSERT INTO branding (id, primary_color, organization_id) SELECT {_u('br', 'o')}, '#123456', "
-            f"{org.format(o='o')} FROM generate_series(0, %(orgs)s - 1) o",
+            f"{org('o')} FROM generate_series(0, %(orgs)s - 1) o",
             f"INSERT INTO branding_image (id, tag, url, branding_id) SELECT {_u('bi', 'o')}, 'ICON', 'https://x/' || o, "
             f"{_u('br', 'o')} FROM generate_series(0, %(orgs)s - 1) o",
         ]
