@@ -35,6 +35,8 @@ SLOW_TESTS: dict[str, str] = {
     "ult_pipeline_tests/demo/test_demo_stop.py": "starts the whole demo to stop it",
     "ult_pipeline_tests/demo/test_run.py::test_ult_demo_refuses_a_foreign_home_in_one_line":
         "an `ult demo` process imports Dagster (~5 s)",
+    "ult_pipeline_tests/demo/test_run.py::test_ult_demo_refuses_a_taken_port_in_one_line_before_anything_starts":
+        "an `ult demo` process imports Dagster (~5 s)",
     "ult_pipeline_tests/assets/test_pipeline_chain.py": "materializes the whole chain for several builds (~60 s)",
     "ult_pipeline_tests/assets/test_ab_confirmation.py": "A/B confirmation: several k6 runs",
     "ult_pipeline_tests/assets/test_k6_results.py": "k6 runs inside materializations (~10 s each)",

@@ -278,3 +278,19 @@ def test_ult_demo_refuses_a_foreign_home_in_one_line(tmp_path):
     assert str(tmp_path) in err and "empty folder" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
 
+
+
+def test_ult_demo_refuses_a_taken_port_in_one_line_before_anything_starts(tmp_path):
+    home = tmp_path / "home"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "ult_pipeline.cli", "demo", "--home", str(home),
+                                 "--report-port", str(port), "--ui-port", str(free_port())],
+                                capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    assert result.returncode == 1
+    err = result.stderr.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert f"port {port} (--report-port) is taken" in err
+    assert not home.exists()  # nothing made, nothing started
