@@ -25,7 +25,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,11 +46,13 @@ from ult_pipeline.sandbox import manager
 from ult_pipeline.sandbox.service_process import ServiceKnobs
 from ult_pipeline.sandbox.settings import SandboxSettings
 
+# Why a run failed, read from its event log: one reading for the demo's lines and the skipped-checks sensor.
+from ult_pipeline.sensors.run_failures import run_problems
+
 SLOW_OPERATION = "userNode"
 HOME_MARKER = ".ult-demo-home"
 # The build line shows these checks' findings already (verdict, telemetry gaps).
 _SHOWN_CHECKS = frozenset({NO_REGRESSION, COVERS_EVERY_OPERATION})
-_REASON_CHARS = 300
 
 
 @dataclass(frozen=True)
@@ -158,88 +160,6 @@ def _wait_for_run(instance: dg.DagsterInstance, partition: str, timeout_s: float
             return runs[0]
         time.sleep(2)
     return None
-
-
-def _short(text: str) -> str:
-    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
-    return line if len(line) <= _REASON_CHARS else line[:_REASON_CHARS - 3] + "..."
-
-
-# Dagster's error when a blocking check failed: its message names the check, not why; the check's
-# own evaluation (description, metadata) says why, so that is the reason shown.
-_BLOCKING_CHECK_FAILED = "DagsterAssetCheckFailedError"
-_BLOCKED = "stopped by its failed blocking check"
-
-
-def step_failure_reason(event: dg.DagsterEvent) -> str:
-    """`STEP failed: first line of its error` for a STEP_FAILURE event.
-
-    Dagster wraps an error raised in an op's code (DagsterExecutionStepExecutionError, "Error
-    occurred while executing op ..."); the user's error is its cause, and that is the reason.
-    """
-    error = event.step_failure_data.error
-    if error is not None and error.cls_name == "DagsterExecutionStepExecutionError" and error.cause is not None:
-        error = error.cause
-    if error is None:
-        return f"{event.step_key} failed: no error recorded"
-    if error.cls_name == _BLOCKING_CHECK_FAILED:
-        # "1 blocking asset check failed with ERROR severity:\nk6_results: no_dropped_iterations"
-        names = ", ".join(line.strip() for line in error.message.splitlines()[1:] if line.strip())
-        return f"{event.step_key} {_BLOCKED}: {names or '?'}"
-    return f"{event.step_key} failed: {_short(error.message)}"
-
-
-def _metadata_text(metadata: dict) -> str:
-    """`key value, ...` of a check's metadata (numbers, text, flags, small JSON), for a check without a description."""
-    shown = []
-    for key, entry in (metadata or {}).items():
-        value = getattr(entry, "value", entry)
-        if isinstance(value, float):
-            value = f"{value:.4g}"
-        elif isinstance(value, (dict, list)):
-            value = json.dumps(value, default=str, separators=(",", ":"))
-        elif not isinstance(value, (int, str, bool)):
-            continue
-        shown.append(f"{key} {value}")
-    return ", ".join(shown)
-
-
-def failed_check_reasons(evaluations: Iterable[dg.EventLogEntry], skip: frozenset[str] = frozenset()) -> list[str]:
-    """`check ASSET.CHECK: description` of each failed check among ASSET_CHECK_EVALUATION records;
-    without a description, the check's metadata (e.g. `dropped_iterations 12, achieved_rate 19.3`)."""
-    reasons = []
-    for record in evaluations:
-        check = record.dagster_event.asset_check_evaluation_data if record.dagster_event else None
-        if check is None or check.passed or check.check_name in skip:
-            continue
-        why = check.description or _metadata_text(check.metadata) or "failed"
-        reasons.append(f"check {check.asset_key.to_user_string()}.{check.check_name}: {_short(why)}")
-    return reasons
-
-
-def run_problems(instance: dg.DagsterInstance, run: dg.DagsterRun, skip_checks: frozenset[str] = frozenset()
-                 ) -> list[str]:
-    """Why a run failed (each failed step and its error's first line, or the run's own failure
-    message), then its failed asset checks other than `skip_checks`; [] for a clean run.
-
-    A step stopped by a failed blocking check (e.g. k6_results.no_dropped_iterations) lists the
-    check's own finding; `skip_checks` never hides such a check, it is the reason of the failure.
-    """
-    steps: list[str] = []
-    if run.status == dg.DagsterRunStatus.FAILURE:
-        steps = [step_failure_reason(r.dagster_event)
-                 for r in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
-                 if r.dagster_event is not None]
-        if not steps:  # e.g. the run worker died: only the run's failure says why
-            steps = [f"run failed: {_short(r.dagster_event.message or r.user_message)}"
-                     for r in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
-                     if r.dagster_event is not None][:1]
-    checks = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
-    blocked = [step for step in steps if _BLOCKED in step]
-    failed_checks = failed_check_reasons(checks, frozenset() if blocked else skip_checks)
-    if blocked and failed_checks:  # the checks' own findings say it better than "stopped by ..."
-        steps = [step for step in steps if _BLOCKED not in step]
-    return steps + failed_checks
 
 
 def failure_reason(run: dg.DagsterRun | None, instance: dg.DagsterInstance, timeout_s: float | None = None

@@ -15,6 +15,7 @@ of the event log, shared with `ult demo`'s build lines.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -68,14 +69,26 @@ def _user_error(event: dg.DagsterEvent):
     return error
 
 
+# A step stopped by its failed blocking check: the checks' own findings say why.
+_BLOCKED = "stopped by its failed blocking check"
+
+
 def step_failure_reason(event: dg.DagsterEvent) -> str:
     """`STEP failed: first line of its error` for a STEP_FAILURE event.
 
     Dagster wraps an error raised in an op's code (DagsterExecutionStepExecutionError, "Error
-    occurred while executing op ..."); the user's error is its cause, and that is the reason.
+    occurred while executing op ..."); the user's error is its cause, and that is the reason. A
+    failed blocking check's error names the check, not why: `STEP stopped by its failed blocking
+    check: ASSET: CHECK`.
     """
     error = _user_error(event)
-    return f"{event.step_key} failed: {short(error.message) if error is not None else 'no error recorded'}"
+    if error is None:
+        return f"{event.step_key} failed: no error recorded"
+    if error.cls_name == _BLOCKING_CHECK_ERROR:
+        # "1 blocking asset check failed with ERROR severity:\nk6_results: no_dropped_iterations"
+        names = ", ".join(line.strip() for line in error.message.splitlines()[1:] if line.strip())
+        return f"{event.step_key} {_BLOCKED}: {names or '?'}"
+    return f"{event.step_key} failed: {short(error.message)}"
 
 
 def is_skipped(evaluation: dg.AssetCheckEvaluation) -> bool:
@@ -84,11 +97,27 @@ def is_skipped(evaluation: dg.AssetCheckEvaluation) -> bool:
     return getattr(status, "value", status) == SKIPPED and (evaluation.description or "").startswith(f"{SKIPPED}: ")
 
 
+def _metadata_text(metadata: Mapping) -> str:
+    """`key value, ...` of a check's metadata (numbers, text, flags, small JSON), for a check without a description."""
+    shown = []
+    for key, entry in (metadata or {}).items():
+        value = getattr(entry, "value", entry)
+        if isinstance(value, float):
+            value = f"{value:.4g}"
+        elif isinstance(value, (dict, list)):
+            value = json.dumps(value, default=str, separators=(",", ":"))
+        elif not isinstance(value, (int, str, bool)):
+            continue
+        shown.append(f"{key} {value}")
+    return ", ".join(shown)
+
+
 def failed_check_reasons(evaluations: Iterable[dg.EventLogEntry], skip: frozenset[str] = frozenset(),
                          blocking_only: bool = False) -> list[str]:
     """`check ASSET.CHECK: description` of each failed check among ASSET_CHECK_EVALUATION records
     (only blocking ones with `blocking_only`), leaving out check names in `skip` and checks marked
-    skipped (`is_skipped`)."""
+    skipped (`is_skipped`); without a description, the check's metadata (e.g. `dropped_iterations 12,
+    achieved_rate_per_s 19.3`)."""
     reasons = []
     for record in evaluations:
         check = record.dagster_event.asset_check_evaluation_data if record.dagster_event else None
@@ -96,26 +125,34 @@ def failed_check_reasons(evaluations: Iterable[dg.EventLogEntry], skip: frozense
             continue
         if is_skipped(check):  # recorded by skipped_checks_sensor: a consequence of the failure, not a cause
             continue
-        reasons.append(f"check {check.asset_key.to_user_string()}.{check.check_name}: "
-                       f"{short(check.description or 'failed')}")
+        why = check.description or _metadata_text(check.metadata) or "failed"
+        reasons.append(f"check {check.asset_key.to_user_string()}.{check.check_name}: {short(why)}")
     return reasons
 
 
 def run_problems(instance: dg.DagsterInstance, run: dg.DagsterRun, skip_checks: frozenset[str] = frozenset()
                  ) -> list[str]:
     """Why a run failed (each failed step and its error's first line, or the run's own failure
-    message), then its failed asset checks other than `skip_checks`; [] for a clean run."""
-    problems: list[str] = []
+    message), then its failed asset checks other than `skip_checks`; [] for a clean run.
+
+    A step stopped by a failed blocking check (e.g. k6_results.no_dropped_iterations) lists the
+    check's own finding; `skip_checks` never hides such a check, it is the reason of the failure.
+    """
+    steps: list[str] = []
     if run.status == dg.DagsterRunStatus.FAILURE:
-        problems = [step_failure_reason(r.dagster_event)
-                    for r in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
-                    if r.dagster_event is not None]
-        if not problems:  # e.g. the run worker died: only the run's failure says why
-            problems = [f"run failed: {short(r.dagster_event.message or r.user_message)}"
-                        for r in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
-                        if r.dagster_event is not None][:1]
+        steps = [step_failure_reason(r.dagster_event)
+                 for r in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+                 if r.dagster_event is not None]
+        if not steps:  # e.g. the run worker died: only the run's failure says why
+            steps = [f"run failed: {short(r.dagster_event.message or r.user_message)}"
+                     for r in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+                     if r.dagster_event is not None][:1]
     checks = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
-    return problems + failed_check_reasons(checks, skip_checks)
+    blocked = [step for step in steps if _BLOCKED in step]
+    failed_checks = failed_check_reasons(checks, frozenset() if blocked else skip_checks)
+    if blocked and failed_checks:  # the checks' own findings say it better than "stopped by ..."
+        steps = [step for step in steps if _BLOCKED not in step]
+    return steps + failed_checks
 
 
 def why_run_stopped(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
