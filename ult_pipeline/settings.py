@@ -43,7 +43,7 @@ VARIABLES: dict[str, Variable] = {v.name: v for v in (
     Variable("ULT_RESULTS_URL", None, "where ULT_RESULTS_DIR is served over HTTP (links from the UI to reports; "
              "`ult demo` serves it)"),
     Variable("ULT_IO_BUCKET", None, "ecs: S3 bucket for assets' outputs between steps and runs (unset: local disk)"),
-    Variable("ULT_SENSOR_INTERVAL_S", "30", "seconds between ECR sensor ticks"),
+    Variable("ULT_SENSOR_INTERVAL_S", "1", "seconds between ECR sensor ticks (the daemon ticks at most every 5 s)"),
     Variable("ULT_SENSOR_BUDGET_S", "20", "seconds one ECR sensor evaluation may take (at most 55: Dagster "
              "fails a tick after 60); past it the tick is skipped with the reason"),
     Variable("ULT_BUILD_TAG_PATTERN", None, "a regex: only image tags it matches in full name builds (unset: "

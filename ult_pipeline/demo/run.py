@@ -131,7 +131,7 @@ def _pipeline_env(settings: SandboxSettings, status, options: DemoOptions) -> di
         "ULT_TARGET_ENVIRONMENT": settings.environment, "ULT_RESULTS_DIR": str(options.results_dir),
         "ULT_RESULTS_URL": options.results_url,
         "ULT_DATASET_PROFILE": options.dataset_profile, "ULT_LOAD_PROFILE": "default",
-        "ULT_LOAD_DURATION": options.duration, "ULT_SENSOR_INTERVAL_S": "5",
+        "ULT_LOAD_DURATION": options.duration, "ULT_SENSOR_INTERVAL_S": "1",
         "ULT_CONFIRM_REGRESSIONS": "1" if options.confirm else "0",
         **sandbox_aws.credentials_env(),
     }
