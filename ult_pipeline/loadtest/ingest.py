@@ -122,10 +122,12 @@ class CompleteRows(io.RawIOBase):
                           "before closing it)")
             return
         while raw:
+            before = self._inflate.copy()  # zlib drops a whole call's output on an error: kept to replay
             try:
                 self._take(self._inflate.decompress(raw))
             except zlib.error as err:
-                self._salvage(raw)  # zlib drops the whole call's output on an error: keep what came before
+                self._inflate = before
+                self._salvage(raw)
                 self._end(f"the gzip data is corrupt after {self._consumed()} ({err})")
                 return
             raw = b""
@@ -134,10 +136,11 @@ class CompleteRows(io.RawIOBase):
                 self._inflate = zlib.decompressobj(wbits=31)
 
     def _salvage(self, raw: bytes) -> None:
-        """Feeds `raw` again a byte at a time, from the state before it, up to the byte zlib refuses."""
-        for i in range(len(raw)):
+        """Feeds `raw` again in small pieces, from the state before it, up to the piece zlib refuses:
+        every row decoded before the corruption (or a bad checksum at the end) is kept."""
+        for i in range(0, len(raw), 64):
             try:
-                self._take(self._inflate.decompress(raw[i:i + 1]))
+                self._take(self._inflate.decompress(raw[i:i + 64]))
             except zlib.error:
                 return
 
@@ -161,7 +164,7 @@ def _open_samples(path: Path):
         magic = f.read(2)
     if magic == b"\x1f\x8b":
         return CompleteRows(path)
-    return pa.input_stream(str(path))
+    return pa.input_stream(str(path), compression=None)  # by content, not by a `.gz` in the name
 
 
 def _reader(path: Path, block_size: int, stream=None) -> pacsv.CSVStreamingReader:
@@ -185,6 +188,18 @@ def _reader(path: Path, block_size: int, stream=None) -> pacsv.CSVStreamingReade
         )
     except (pa.ArrowInvalid, OSError) as err:
         raise IngestError(f"{path}: not a k6 CSV output ({err})") from None
+
+
+def _batches(reader: pacsv.CSVStreamingReader, path: Path):
+    """The reader's record batches; a row CSV cannot read (corrupt data mid-file) is an IngestError."""
+    while True:
+        try:
+            yield reader.read_next_batch()
+        except StopIteration:
+            return
+        except pa.ArrowInvalid as err:
+            raise IngestError(f"{path}: a row is not k6's CSV ({str(err).splitlines()[0][:200]}); the file is "
+                              "corrupt beyond its last complete row") from None
 
 
 def _check_header(path: Path) -> None:
@@ -220,7 +235,7 @@ def ingest(csv_path: Path, out_dir: Path, *, bucket_seconds: int = 10, block_siz
     iterations = dropped = 0
     stream = _open_samples(csv_path)
     with stream, pq.ParquetWriter(requests_path, REQUEST_SCHEMA, compression="zstd") as writer:
-        for batch in _reader(csv_path, block_size, stream):
+        for batch in _batches(_reader(csv_path, block_size, stream), csv_path):
             names = batch.column("metric_name").cast(pa.string())
             is_request = pc.equal(names, "http_req_duration")
             is_check = pc.equal(names, "checks")

@@ -212,3 +212,25 @@ def test_k6_settings_in_the_environment_change_nothing_in_the_results(seeded, tm
     assert result.totals()["error_rate"] == 0 and result.ingested.iterations >= 20  # 5 s at 5/s, not K6_DURATION's 2 s
     assert result.k6.thresholds()  # K6_NO_THRESHOLDS did not switch the contract off
     assert any("K6_SYSTEM_TAGS" in line and "does not get" in line for line in lines), lines
+
+
+def test_a_bad_checksum_at_the_end_keeps_every_row(cut_file, tmp_path):
+    whole, _ = cut_file
+    data = bytearray(whole.read_bytes())
+    data[-8] ^= 0xFF  # the gzip trailer's CRC32
+    bad = tmp_path / "bad-crc.csv.gz"
+    bad.write_bytes(bytes(data))
+    result = ingest(bad, tmp_path / "out")
+    assert result.requests == 5_000 and "corrupt" in result.truncated
+
+
+def test_a_plain_csv_named_gz_is_read_by_its_content(tmp_path):
+    whole = tmp_path / "whole.csv.gz"
+    write_k6_csv(whole, 300, OPS, seed=1)
+    plain = tmp_path / "plain.csv.gz"
+    plain.write_bytes(gzip.decompress(whole.read_bytes()))
+    assert ingest(plain, tmp_path / "out").requests == 300
+    garbage = tmp_path / "garbage.csv.gz"
+    garbage.write_bytes(b"\x00\x01not a csv at all")
+    with pytest.raises(IngestError):
+        ingest(garbage, tmp_path / "out2")
