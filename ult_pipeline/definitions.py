@@ -17,7 +17,7 @@ from ult_pipeline.resources.environment import resources_from_env
 from ult_pipeline.sensors.ecr_image_sensor import build_ecr_image_sensor
 from ult_pipeline.sensors.run_failures import skipped_checks_sensor
 from ult_pipeline.sensors.trend_report_sensor import trend_report_sensor
-from ult_pipeline.settings import PipelineSettings
+from ult_pipeline.settings import sensor_interval_s
 
 
 @dg.definitions
@@ -28,7 +28,7 @@ def defs() -> dg.Definitions:
         assets=[target_deployment, seeded_dataset, k6_results, telemetry_gap, regression_comparison, ab_confirmation,
                 newrelic_export, trend_report],
         jobs=[load_test_job, trend_report_job],
-        sensors=[build_ecr_image_sensor(PipelineSettings.from_env(env).sensor_interval_s), trend_report_sensor,
+        sensors=[build_ecr_image_sensor(sensor_interval_s(env)), trend_report_sensor,
                  skipped_checks_sensor],
         resources=resources_from_env(env),
     )

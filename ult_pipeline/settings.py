@@ -108,6 +108,15 @@ def _positive(env: Mapping[str, str], name: str) -> int:
     return value
 
 
+def sensor_interval_s(env: Mapping[str, str]) -> int:
+    """`ULT_SENSOR_INTERVAL_S` when valid, else its default. A bad value must not take the code location
+    (every asset and job) down: the sensor reads every setting at its tick and skips with the reason."""
+    try:
+        return _positive(env, "ULT_SENSOR_INTERVAL_S")
+    except ValueError:
+        return int(VARIABLES["ULT_SENSOR_INTERVAL_S"].default)
+
+
 # Dagster fails a sensor tick that takes longer than 60 s; a budget leaves room for the rest of the tick.
 MAX_SENSOR_BUDGET_S = 55.0
 
@@ -140,7 +149,7 @@ class PipelineSettings:
     load_rate: float | None = None
     scenario: str | None = None
     ecr_repository: str = "user-service"
-    sensor_interval_s: int = 30
+    sensor_interval_s: int = 1
     confirm_regressions: bool = True
     sensor_budget_s: float = 20.0
     build_tag_pattern: str | None = None

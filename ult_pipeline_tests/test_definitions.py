@@ -48,3 +48,14 @@ def test_each_run_executes_its_steps_in_one_process():
 
     for name in ("load_test_job", "trend_report_job"):
         assert defs().resolve_job_def(name).executor_def.name == dg.in_process_executor.name, name
+
+
+def test_a_bad_sensor_setting_leaves_the_code_location_up(monkeypatch):
+    # One typo in production must not remove every asset and job from the UI: the sensor skips with the reason.
+    import ult_pipeline.definitions as definitions_module
+
+    for name, value in (("ULT_BUILD_TAG_PATTERN", "v[0-9"), ("ULT_SENSOR_BUDGET_S", "0"), ("ULT_SENSOR_INTERVAL_S", "0")):
+        monkeypatch.setenv(name, value)
+    defs = definitions_module.defs()
+    assert defs.get_job_def("load_test_job") is not None
+    assert {s.name for s in defs.sensors} >= {"ecr_image_sensor"}
