@@ -36,6 +36,7 @@ import requests
 
 from ult_pipeline.analysis.history import ALL_OPERATIONS
 from ult_pipeline.assets.ab_confirmation import NO_REGRESSION, VERDICT_FILE
+from ult_pipeline.assets.run_config_check import run_config_problems
 from ult_pipeline.assets.telemetry_gap import COVERS_EVERY_OPERATION, read_gaps
 from ult_pipeline.build import Build
 from ult_pipeline.demo import dagster_process
@@ -48,6 +49,7 @@ from ult_pipeline.sandbox.settings import SandboxSettings
 
 # Why a run failed, read from its event log: one reading for the demo's lines and the skipped-checks sensor.
 from ult_pipeline.sensors.run_failures import run_problems
+from ult_pipeline.settings import PipelineSettings
 
 SLOW_OPERATION = "userNode"
 HOME_MARKER = ".ult-demo-home"
@@ -359,8 +361,9 @@ def check_ports_free(ports: dict[str, int]) -> None:
 
 
 class ReportServer:
-    """The results folder served read-only over HTTP on 127.0.0.1 (`python -m http.server` in a
-    session of its own), so the UI's links to reports (ULT_RESULTS_URL) open in one click."""
+    """The results folder's reports served read-only over HTTP on 127.0.0.1 (`report_server`, in a
+    session of its own), so the UI's links to reports (ULT_RESULTS_URL) open in one click. Only report
+    files are served: never a build's identities (tokens)."""
 
     def __init__(self, folder: Path, port: int, log_path: Path):
         self.folder, self.port, self.log_path = folder, port, log_path
@@ -375,8 +378,8 @@ class ReportServer:
         with open(self.log_path, "ab") as log:
             # The folder is on the command line: `ult demo`'s leftover cleanup finds the server by the home.
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(self.folder),
-                 str(self.port)], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                [sys.executable, "-m", "ult_pipeline.demo.report_server", "--directory", str(self.folder),
+                 "--port", str(self.port)], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -397,10 +400,49 @@ class ReportServer:
             stop_group(self.proc, signal.SIGTERM, 5)
 
 
+class DemoOptionError(click.ClickException):
+    """An option the pipeline would refuse at every sensor tick: said at once, in one line, before anything starts."""
+
+
+def check_options(options: DemoOptions) -> None:
+    """The run config the sensor will request with these options (dataset profile, duration) is valid,
+    and the four ports differ; else DemoOptionError (a typo would otherwise skip every tick until
+    --run-timeout)."""
+    env = {"ULT_DATASET_PROFILE": options.dataset_profile, "ULT_LOAD_PROFILE": "default",
+           "ULT_LOAD_DURATION": options.duration}
+    try:
+        problems = run_config_problems(PipelineSettings.from_env(env).run_config())
+    except ValueError as err:
+        problems = [str(err)]
+    if problems:
+        said = "; ".join(problems).replace("ULT_LOAD_DURATION", "--duration").replace("ULT_DATASET_PROFILE",
+                                                                                       "--profile")
+        raise DemoOptionError(f"--duration {options.duration} --profile {options.dataset_profile}: the pipeline "
+                              f"would refuse every build ({said}); fix the option")
+    ports = {"--ui-port": options.ui_port, "--report-port": options.report_port,
+             "--service-port": options.service_port, "--aws-port": options.aws_port}
+    if len(set(ports.values())) < len(ports):
+        raise DemoOptionError(f"two of {', '.join(f'{k} {v}' for k, v in ports.items())} are the same port: "
+                              "give each its own")
+
+
+def wait_for_trend_report(instance: dg.DagsterInstance, after: float, timeout_s: float = 180) -> bool:
+    """Waits until a trend report run created after `after` (unix time: the last build's run ended) has
+    finished, so the report covers every build; False when none finished in time."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        records = instance.get_run_records(filters=dg.RunsFilter(job_name="trend_report_job"), limit=5)
+        if any(r.create_timestamp.timestamp() >= after and r.dagster_run.is_finished for r in records):
+            return True
+        time.sleep(1)
+    return False
+
+
 def run_demo(options: DemoOptions, echo: Callable[[str], None]) -> int:
     """The whole demo; returns the exit code (1 when a build's run did not succeed)."""
     # Before anything starts or is deleted. The service's and moto's ports are checked by the sandbox
     # once this home's old sandbox is stopped (it may hold them).
+    check_options(options)
     check_ports_free({"--ui-port": options.ui_port, "--report-port": options.report_port})
     settings = SandboxSettings(home=options.home / "sandbox", port=options.service_port, external_dsn=None,
                                aws_port=options.aws_port)
@@ -442,6 +484,14 @@ def run_demo(options: DemoOptions, echo: Callable[[str], None]) -> int:
                 verdicts[build.tag] = read_verdict(results_dir, partition)
                 lines.append(line)
                 echo(line)
+            # The trend report is rebuilt by its sensor after each successful build, in the target's pool:
+            # stopping Dagster before it ran would leave the report without the last builds.
+            if run is not None and run.status == dg.DagsterRunStatus.SUCCESS:
+                record = instance.get_run_record_by_id(run.run_id)
+                ended = record.end_time if record is not None and record.end_time else time.time()
+                echo("waiting for the trend report to cover the last build")
+                if not wait_for_trend_report(instance, ended - 1):
+                    echo("the trend report did not finish within 180 s: it may not show the last build")
         echo("")
         echo(f"summary ({len(lines)} builds) -- UI: {ui}/assets  runs: {ui}/runs")
         echo(f"trend report: {options.trend_report_url}  ({results_dir / 'trend' / 'trend_report.html'})")
