@@ -36,7 +36,7 @@ from ult_pipeline.analysis.history_store import HistoryStore
 from ult_pipeline.assets.run_config_check import run_config_problems
 from ult_pipeline.aws.clients import OutOfBudget, within
 from ult_pipeline.aws.images import Cursor, OutOfTime, list_ecr_images, new_images, sort_images
-from ult_pipeline.build import is_signature_tag, short_digest
+from ult_pipeline.build import Build, is_signature_tag, short_digest
 from ult_pipeline.jobs import load_test_job
 from ult_pipeline.partitions import builds_partitions
 from ult_pipeline.resources.aws import AwsResource
@@ -55,12 +55,20 @@ IN_FLIGHT = [
 ]
 
 
-def cancel_older_runs(context: dg.SensorEvaluationContext, newest_partition: str) -> list[str]:
-    """Best effort: cancel queued and running load tests of other builds."""
+def cancel_older_runs(context: dg.SensorEvaluationContext, newest: Build) -> list[str]:
+    """Best effort: cancel queued and running load tests of builds pushed before `newest`. A build
+    pushed later (its run tags say when) keeps its run: an older image named only now (a tag
+    added later) is not newer than it."""
     cancelled = []
     runs = context.instance.get_runs(filters=dg.RunsFilter(job_name=load_test_job.name, statuses=IN_FLIGHT))
     for run in runs:
-        if run.tags.get("dagster/partition") == newest_partition:
+        partition = run.tags.get("dagster/partition")
+        if partition == newest.key:
+            continue
+        running = Build.from_run(run.tags, partition) if partition else None
+        if running is not None and running.pushed_at is not None and newest.pushed_at is not None \
+                and running.pushed_at > newest.pushed_at:
+            context.log.info(f"kept run {run.run_id} of {partition}: pushed after {newest.key}")
             continue
         try:
             context.instance.run_coordinator.cancel_run(run.run_id)
@@ -142,7 +150,7 @@ def evaluate(context: dg.SensorEvaluationContext, aws: AwsResource, settings: Pi
             return dg.SkipReason(message)
         return dg.SensorResult(skip_reason=dg.SkipReason(message), cursor=next_cursor.dump())
     newest = found.builds[-1]
-    cancel_older_runs(context, newest.key)
+    cancel_older_runs(context, newest)
     request = dg.RunRequest(
         run_key=newest.digest,
         partition_key=newest.key,

@@ -7,6 +7,7 @@ import hashlib
 import json
 import time
 import uuid
+from datetime import timedelta
 
 import dagster as dg
 import pytest
@@ -16,6 +17,7 @@ from ult_pipeline.analysis.history import rows_from_operations
 from ult_pipeline.analysis.history_store import HistoryStore
 from ult_pipeline.analysis.regression import BaselinePolicy, build_tags
 from ult_pipeline.aws.images import SEEN_DIGESTS_KEPT, Cursor
+from ult_pipeline.build import RUN_TAG_PUSHED_AT, Build
 from ult_pipeline.jobs import load_test_job
 from ult_pipeline.resources.aws import AwsResource
 from ult_pipeline.sensors.ecr_image_sensor import evaluate
@@ -190,8 +192,8 @@ def test_a_setting_that_is_not_a_number_names_its_variable(monkeypatch):
 
 
 # --- which images are builds, and their names -------------------------------------------------------
-def started_run(instance, partition: str) -> str:
-    """A run of the load-test job (by its name, a stand-in job) in flight for `partition`."""
+def started_run(instance, partition: str, tags: dict | None = None) -> str:
+    """A run of the load-test job (by its name, a stand-in job) in flight for `partition` (with `tags`)."""
 
     @dg.op
     def noop():
@@ -202,7 +204,7 @@ def started_run(instance, partition: str) -> str:
         noop()
 
     return instance.create_run_for_job(job_def=stand_in, status=dg.DagsterRunStatus.STARTED,
-                                       tags={"dagster/partition": partition}).run_id
+                                       tags={**(tags or {}), "dagster/partition": partition}).run_id
 
 
 def cosign_signature(subject_digest: str) -> str:
@@ -351,6 +353,24 @@ def test_a_tag_outside_the_build_tag_pattern_is_skipped_with_its_reason_until_a_
     [request] = second.run_requests
     assert request.partition_key == f"v1.4.0-{digest[7:19]}"
     assert digest in Cursor.parse(second.cursor).seen
+
+
+def test_an_older_image_named_later_never_cancels_a_newer_builds_test(repo):
+    name, aws, push = repo
+    pattern = r"v\d+\.\d+\.\d+"
+    older = push("git-aaaaaaa")
+    push("v1.0.0")
+    with dg.instance_for_test() as instance:
+        first = tick(instance, aws, name, build_tag_pattern=pattern)
+        [request] = first.run_requests
+        # moto stamps pushes to the second: the running build is made an hour newer, as it would be.
+        pushed = Build.from_run_tags(request.tags).pushed_at + timedelta(hours=1)
+        run_id = started_run(instance, request.partition_key, {**request.tags, RUN_TAG_PUSHED_AT: pushed.isoformat()})
+        # The older image gets a version tag only now: it is a build, but not a newer one.
+        push("v0.9.0", push.manifest_of("git-aaaaaaa"))
+        second = tick(instance, aws, name, first.cursor, build_tag_pattern=pattern)
+        assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED
+    assert [r.partition_key for r in second.run_requests] == [f"v0.9.0-{older[7:19]}"]
 
 
 def test_the_pattern_picks_among_the_tags_of_one_image(repo):
