@@ -6,11 +6,11 @@ import os
 
 import click
 
+from ult_pipeline.analysis.history_store import safe_key
 from ult_pipeline.cli.data import results_dir
 from ult_pipeline.newrelic import payload as nr_payload
 from ult_pipeline.newrelic.ingest import NewRelicClient
 from ult_pipeline.newrelic.transport import NewRelicEndpoints, NewRelicError
-from ult_pipeline.resources.target import ResultsStoreResource
 from ult_pipeline.settings import setting
 
 
@@ -34,7 +34,10 @@ def send(partition: str, region: str, endpoint: str | None, stale: str) -> None:
     account = setting(os.environ, "ULT_NEWRELIC_ACCOUNT_ID") or ""
     if not key or not account.isdigit() or int(account) == 0:
         raise click.ClickException("set ULT_NEWRELIC_LICENSE_KEY (an ingest key) and ULT_NEWRELIC_ACCOUNT_ID")
-    folder = ResultsStoreResource(base_dir=str(results_dir())).partition_dir(partition)
+    if not partition.strip():
+        raise click.BadParameter("is empty: give a build's partition key", param_hint="PARTITION")
+    # Not partition_dir(), which would create a folder for a mistyped key.
+    folder = results_dir() / safe_key(partition)
     try:
         payload = nr_payload.load(folder)
         endpoints = NewRelicEndpoints.local(endpoint) if endpoint else NewRelicEndpoints.for_region(region)

@@ -118,7 +118,20 @@ def load(folder: Path) -> dict:
     path = folder / PAYLOAD_FILE
     if not path.exists():
         raise FileNotFoundError(f"no stored New Relic payload at {path}: was the build's newrelic_export materialized?")
-    return json.loads(path.read_text())
+    rebuild = "materialize the build's newrelic_export again to rebuild it"
+    try:
+        payload = json.loads(path.read_text())
+    except ValueError as err:
+        raise ValueError(f"{path} is not a stored payload (not JSON: {err}); {rebuild}") from None
+    events = payload.get("events") if isinstance(payload, dict) else None
+    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events) \
+            or not isinstance(payload.get("metrics", []), list):
+        raise ValueError(f"{path} is not a stored payload (an object with a list of events and of metrics); {rebuild}")
+    for item in [*events, *payload.get("metrics", [])]:
+        ts = item.get("timestamp") if isinstance(item, dict) else None
+        if ts is not None and (isinstance(ts, bool) or not isinstance(ts, (int, float))):
+            raise ValueError(f"{path}: a timestamp is {ts!r}, not Unix seconds or milliseconds; {rebuild}")
+    return payload
 
 
 def send(client: NewRelicClient, payload: dict, folder: Path | None = None, *, stale: str = RESTAMP

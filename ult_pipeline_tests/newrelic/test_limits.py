@@ -139,3 +139,27 @@ def test_a_payload_over_one_megabyte_goes_in_posts_new_relic_takes():
         report = client.send_events(events)
         assert report.batches >= 2 and all(r.status == 200 for r in nr.requests)
         assert [e["i"] for e in nr.kept_events()] == list(range(400))
+
+
+@pytest.mark.parametrize(("content", "said"), [
+    ("", "not JSON"), ('{"events": [', "not JSON"), ("[]", "a list of events"), ('{"metrics": []}', "a list of events"),
+    ('{"events": [{"eventType": "X", "timestamp": "yesterday"}]}', "'yesterday'"),
+])
+def test_a_damaged_stored_payload_is_one_line_naming_the_file(tmp_path, content, said):
+    folder = tmp_path / PARTITION
+    folder.mkdir()
+    (folder / nr_payload.PAYLOAD_FILE).write_text(content)
+    with FakeNewRelic(license_key=KEY, account_id=ACCOUNT) as nr:
+        result = send_cli(tmp_path, nr)
+        assert result.exit_code == 1 and nr.requests == []
+    assert said in result.output and nr_payload.PAYLOAD_FILE in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_a_mistyped_partition_creates_no_folder(tmp_path):
+    with FakeNewRelic(license_key=KEY, account_id=ACCOUNT) as nr:
+        result = CliRunner().invoke(cli, ["newrelic", "send", "nope-aaaaaaaaaaaa"], env={
+            "ULT_RESULTS_DIR": str(tmp_path), "ULT_NEWRELIC_LICENSE_KEY": KEY, "ULT_NEWRELIC_ACCOUNT_ID": str(ACCOUNT),
+            "ULT_NEWRELIC_ENDPOINT": nr.base_url})
+    assert result.exit_code == 1 and "no stored New Relic payload" in result.output
+    assert list(tmp_path.iterdir()) == []
