@@ -290,4 +290,4 @@ class NewRelicClient(SessionClient):
             )
         else:
             msg = f"{where} answered HTTP {status}"
-        return NewRelicError(f"{msg}. Response: {body}", status=status, attempts=attempts)
+        return NewRelicError(f"{msg.rstrip('.')}. Response: {body}", status=status, attempts=attempts)
