@@ -79,6 +79,7 @@ def main() -> None:
     print(f"trend report (write_trend_report, as the asset): {total:.2f} s (target <= 5 s), of which the page "
           f"(write_report) {report['seconds']:.2f} s; baseline to_csv: {baseline:.2f} s; ratio {total / baseline:.1f}x; "
           f"html {report['html'].stat().st_size / 1e6:.1f} MB")
+    print(f"the report: {report['html']} (its 500-build results folder stays in {out}: delete it when done)")
 
 
 if __name__ == "__main__":
