@@ -438,6 +438,17 @@ def wait_for_trend_report(instance: dg.DagsterInstance, after: float, timeout_s:
     return False
 
 
+def stop_stack(proc, status, settings: SandboxSettings, server: ReportServer) -> None:
+    """Stops what a demo (or the build-loop bench) started, whichever parts started: Dagster, our k6
+    (in a session of its own, so Dagster's stop leaves it), the sandbox and the report server."""
+    if proc is not None:
+        dagster_process.stop(proc)
+    if status is not None:
+        _stop_our_k6(status.url)
+    manager.down(settings)
+    server.stop()
+
+
 def run_demo(options: DemoOptions, echo: Callable[[str], None]) -> int:
     """The whole demo; returns the exit code (1 when a build's run did not succeed)."""
     # Before anything starts or is deleted. The service's and moto's ports are checked by the sandbox
@@ -503,11 +514,6 @@ def run_demo(options: DemoOptions, echo: Callable[[str], None]) -> int:
             while proc.poll() is None:
                 time.sleep(1)
     finally:
-        if proc is not None:
-            dagster_process.stop(proc)
-        if status is not None:
-            _stop_our_k6(status.url)
-        manager.down(settings)
-        server.stop()
+        stop_stack(proc, status, settings, server)
         echo("stopped the sandbox, Dagster and the report server")
     return 1 if failures else 0

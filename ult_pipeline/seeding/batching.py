@@ -24,6 +24,11 @@ def pack_unique(elements: Sequence[T], key: Callable[[T], Hashable], size: int =
     (ERR_DUPLICATE_ATTRIBUTE_VALUES): the n-th element of each key goes to the n-th round,
     and each round is cut into calls of ``size``. Order within a key is kept.
     """
+    return [call for round_ in _rounds(elements, key) for call in chunks(round_, size)]
+
+
+def _rounds(elements: Sequence[T], key: Callable[[T], Hashable]) -> list[list[T]]:
+    """The n-th element of each ``key`` in the n-th round, order within a key kept."""
     rounds: list[list[T]] = []
     seen: dict[Hashable, int] = {}
     for element in elements:
@@ -33,7 +38,7 @@ def pack_unique(elements: Sequence[T], key: Callable[[T], Hashable], size: int =
         if n == len(rounds):
             rounds.append([])
         rounds[n].append(element)
-    return [call for round_ in rounds for call in chunks(round_, size)]
+    return rounds
 
 
 def cut(items: Sequence[T], size: int = MAX_ELEMENTS, weight: Callable[[T], int] | None = None,
@@ -79,15 +84,7 @@ def pack_rounds(elements: Sequence[T], key: Callable[[T], Hashable] | None = Non
     if key is None:
         rounds: list[list[T]] = [list(elements)] if elements else []
     else:
-        rounds = []
-        seen: dict[Hashable, int] = {}
-        for element in elements:
-            k = key(element)
-            n = seen.get(k, 0)
-            seen[k] = n + 1
-            if n == len(rounds):
-                rounds.append([])
-            rounds[n].append(element)
+        rounds = _rounds(elements, key)
     packed = []
     for round_ in rounds:
         calls = cut(round_, size, weight, budget, separator)

@@ -64,7 +64,7 @@ import yaml
 
 from ult_pipeline.build import Build
 from ult_pipeline.demo import dagster_process
-from ult_pipeline.demo.run import DemoOptions, ReportServer, _pipeline_env, _stop_our_k6, failure_reason
+from ult_pipeline.demo.run import DemoOptions, ReportServer, _pipeline_env, failure_reason, stop_stack
 from ult_pipeline.resources.target import ResultsStoreResource
 from ult_pipeline.sandbox import aws as sandbox_aws
 from ult_pipeline.sandbox import manager
@@ -454,12 +454,7 @@ def main(argv: list[str] | None = None) -> int:
                                              "stop": asdict(stop) if stop else None, "targets_met": ok}, indent=1))
         return 0 if ok else 1
     finally:
-        if proc is not None:
-            dagster_process.stop(proc)
-        if status is not None:
-            _stop_our_k6(status.url)
-        manager.down(settings)
-        server.stop()
+        stop_stack(proc, status, settings, server)
         if not args.keep_home:
             shutil.rmtree(root, ignore_errors=True)
         else:
