@@ -8,3 +8,11 @@
 export { options } from './lib/config.js';
 export { studentLanding } from './scenarios/student_landing.js';
 export { teacher } from './scenarios/teacher.js';
+export { adminWrites } from './scenarios/admin_writes.js';
+export { rosterContention } from './scenarios/roster_contention.js';
+
+// A prefix unique to this run for the names the write journeys create (classes): runs over the
+// same dataset (an A/B re-run) never clash. Read journeys ignore it.
+export function setup() {
+  return { run: `ult${Date.now().toString(36)}` };
+}

@@ -1,8 +1,10 @@
 // k6 options built from the ULT_* environment variables (see lib/env.js and k6/README.md).
 //
 // - One `constant-arrival-rate` scenario per journey, timeUnit 1s, no ramp.
-// - ULT_SCENARIO=mixed runs both journeys at once and splits ULT_RATE (and the VU budget)
-//   between them by ULT_STUDENT_WEIGHT / ULT_TEACHER_WEIGHT.
+// - ULT_SCENARIO=mixed runs the read journeys (and, with ULT_ADMIN_WRITES_WEIGHT above 0, the
+//   administrators' writes) at once and splits ULT_RATE (and the VU budget) between them by
+//   ULT_STUDENT_WEIGHT / ULT_TEACHER_WEIGHT / ULT_ADMIN_WRITES_WEIGHT.
+// - ULT_SCENARIO=roster_contention is never part of `mixed`: it provokes lost writes on purpose.
 // - Thresholds are the contract: p(99) < 1 s and < 1 % failed requests, overall and for every
 //   operation the selected journeys send; > 99 % of checks pass; < 1 % GraphQL errors.
 //   A threshold on a tag is also what makes k6 report that tag's numbers in its summary
@@ -12,16 +14,42 @@ import { settings } from './env.js';
 import { requireRole } from './identities.js';
 import { OPERATIONS as STUDENT_LANDING_OPERATIONS, ROLE as STUDENT_ROLE } from '../scenarios/student_landing.js';
 import { OPERATIONS as TEACHER_OPERATIONS, ROLE as TEACHER_ROLE } from '../scenarios/teacher.js';
+import {
+  OPERATIONS as ADMIN_WRITES_OPERATIONS,
+  ROLES as ADMIN_WRITES_ROLES,
+  usableTeams as adminWritesTeams,
+} from '../scenarios/admin_writes.js';
+import {
+  OPERATIONS as CONTENTION_OPERATIONS,
+  ROLES as CONTENTION_ROLES,
+  usableTeams as contentionTeams,
+} from '../scenarios/roster_contention.js';
 
 // Journeys: scenario name (the k6 `scenario` tag) -> function exported by main.js.
+// `weightKey`: the journey's weight in `mixed` (none: never part of `mixed`). `teams`: for a write
+// journey, throws (init) unless the identities file has an organization it can write in.
 export const JOURNEYS = Object.freeze({
   student_landing: Object.freeze({
     exec: 'studentLanding',
-    role: STUDENT_ROLE,
+    roles: [STUDENT_ROLE],
     weightKey: 'student',
     operations: STUDENT_LANDING_OPERATIONS,
   }),
-  teacher: Object.freeze({ exec: 'teacher', role: TEACHER_ROLE, weightKey: 'teacher', operations: TEACHER_OPERATIONS }),
+  teacher: Object.freeze({ exec: 'teacher', roles: [TEACHER_ROLE], weightKey: 'teacher', operations: TEACHER_OPERATIONS }),
+  admin_writes: Object.freeze({
+    exec: 'adminWrites',
+    roles: ADMIN_WRITES_ROLES,
+    weightKey: 'adminWrites',
+    operations: ADMIN_WRITES_OPERATIONS,
+    teams: adminWritesTeams,
+  }),
+  roster_contention: Object.freeze({
+    exec: 'rosterContention',
+    roles: CONTENTION_ROLES,
+    weightKey: null,
+    operations: CONTENTION_OPERATIONS,
+    teams: contentionTeams,
+  }),
 });
 
 export const LATENCY_THRESHOLD = 'p(99)<1000';
@@ -45,6 +73,7 @@ export function splitByWeight(total, weights, min) {
 export function selectedJourneys(s) {
   if (s.scenario !== 'mixed') return [{ name: s.scenario, journey: JOURNEYS[s.scenario], weight: 1 }];
   return Object.keys(JOURNEYS)
+    .filter((name) => JOURNEYS[name].weightKey)
     .map((name) => ({ name, journey: JOURNEYS[name], weight: s.weights[JOURNEYS[name].weightKey] }))
     .filter((j) => j.weight > 0);
 }
@@ -98,10 +127,18 @@ export function buildOptions(s) {
     summaryTrendStats: ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)', 'p(99.99)', 'count'],
   };
   if (s.build) options.tags = { build: s.build };
+  if (s.scenario === 'roster_contention') {
+    // All of a round's adds leave at once: k6 sends at most `batchPerHost` of a batch in parallel.
+    options.batch = Math.max(20, s.contentionWriters);
+    options.batchPerHost = s.contentionWriters;
+  }
   return options;
 }
 
 // Fail fast (init context) when the identities file lacks a role a selected journey needs.
-selectedJourneys(settings).forEach((j) => requireRole(j.journey.role, `ULT_SCENARIO=${settings.scenario} (${j.name})`));
+selectedJourneys(settings).forEach((j) => {
+  j.journey.roles.forEach((role) => requireRole(role, `ULT_SCENARIO=${settings.scenario} (${j.name})`));
+  if (j.journey.teams) j.journey.teams();
+});
 
 export const options = buildOptions(settings);

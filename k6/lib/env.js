@@ -4,7 +4,7 @@
 // `k6 inspect` stop before the test starts, with a message that names the variable.
 // The variables and their defaults are documented in k6/README.md.
 
-export const SCENARIO_CHOICES = ['student_landing', 'teacher', 'mixed'];
+export const SCENARIO_CHOICES = ['student_landing', 'teacher', 'admin_writes', 'roster_contention', 'mixed'];
 export const PROFILE_CHOICES = ['default', 'short'];
 
 // Load shape of each profile. Explicit ULT_* variables override these values.
@@ -15,7 +15,13 @@ export const PROFILES = {
   short: { rate: 5, duration: '20s', preAllocatedVUs: 5, maxVUs: 50 },
 };
 
-export const DEFAULT_WEIGHTS = { student: 80, teacher: 20 };
+// `mixed`: shares of the rate. Writes are off by default so that `mixed` history stays comparable;
+// e.g. 70/20/10 adds administrators' writes (ULT_ADMIN_WRITES_WEIGHT=10).
+export const DEFAULT_WEIGHTS = { student: 80, teacher: 20, adminWrites: 0 };
+
+// `roster_contention`: parallel one-student adds to one class per round.
+export const DEFAULT_CONTENTION_WRITERS = 10;
+export const CONTENTION_WRITERS_RANGE = [2, 50];
 
 const DURATION = /^(\d+(\.\d+)?(ms|s|m|h))+$/;
 
@@ -26,11 +32,12 @@ function raw(env, name) {
   return trimmed === '' ? undefined : trimmed;
 }
 
-function integer(env, name, fallback, min, problems) {
+function integer(env, name, fallback, min, problems, max) {
   const value = raw(env, name);
   if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value) || Number(value) < min) {
-    problems.push(`${name} must be an integer >= ${min}, got "${value}"`);
+  if (!/^\d+$/.test(value) || Number(value) < min || (max !== undefined && Number(value) > max)) {
+    const range = max === undefined ? `>= ${min}` : `from ${min} to ${max}`;
+    problems.push(`${name} must be an integer ${range}, got "${value}"`);
     return fallback;
   }
   return Number(value);
@@ -97,9 +104,20 @@ export function readSettings(env) {
 
   const studentWeight = integer(env, 'ULT_STUDENT_WEIGHT', DEFAULT_WEIGHTS.student, 0, problems);
   const teacherWeight = integer(env, 'ULT_TEACHER_WEIGHT', DEFAULT_WEIGHTS.teacher, 0, problems);
-  if (scenario === 'mixed' && studentWeight + teacherWeight === 0) {
-    problems.push('ULT_STUDENT_WEIGHT and ULT_TEACHER_WEIGHT are both 0: the mixed scenario needs one above 0');
+  const adminWritesWeight = integer(env, 'ULT_ADMIN_WRITES_WEIGHT', DEFAULT_WEIGHTS.adminWrites, 0, problems);
+  if (scenario === 'mixed' && studentWeight + teacherWeight + adminWritesWeight === 0) {
+    problems.push(
+      'ULT_STUDENT_WEIGHT, ULT_TEACHER_WEIGHT and ULT_ADMIN_WRITES_WEIGHT are all 0: the mixed scenario needs one above 0',
+    );
   }
+  const contentionWriters = integer(
+    env,
+    'ULT_CONTENTION_WRITERS',
+    DEFAULT_CONTENTION_WRITERS,
+    CONTENTION_WRITERS_RANGE[0],
+    problems,
+    CONTENTION_WRITERS_RANGE[1],
+  );
 
   const build = raw(env, 'ULT_BUILD');
 
@@ -116,7 +134,8 @@ export function readSettings(env) {
     duration,
     preAllocatedVUs,
     maxVUs,
-    weights: Object.freeze({ student: studentWeight, teacher: teacherWeight }),
+    weights: Object.freeze({ student: studentWeight, teacher: teacherWeight, adminWrites: adminWritesWeight }),
+    contentionWriters,
     build,
   });
 }

@@ -8,13 +8,16 @@
 //   `graphql_errors` rate catch them; `http_req_failed` counts only non-200 responses.
 
 import http from 'k6/http';
+import exec from 'k6/execution';
 import { check } from 'k6';
-import { Rate } from 'k6/metrics';
+import { Counter, Rate } from 'k6/metrics';
 
 import { settings } from './env.js';
 
 // Share of responses that were HTTP 200 but carried `errors` or no `data`.
 export const graphqlErrors = new Rate('graphql_errors');
+// Rows created or changed by successful writes, tagged `operation`.
+export const rowsWritten = new Counter('rows_written');
 
 // Only a 200 is an expected response (the default also accepts 201-399).
 http.setResponseCallback(http.expectedStatuses(200));
@@ -73,38 +76,104 @@ function logFailure(operation, res, body) {
   console.warn(`${operation.name}: HTTP ${res.status}: ${detail}`);
 }
 
-// Sends one operation as `identity` and returns the response's `data`, or null on failure.
-export function request(operation, identity, variables) {
-  const tags = { operation: operation.name, name: operation.name };
-  const res = http.post(
-    settings.targetUrl,
-    JSON.stringify({ query: operation.document, variables: variables || {}, operationName: operation.name }),
-    {
-      headers: {
-        'Content-Type': 'application/json',
-        // The user-service takes a user's JWT raw, without "Bearer ".
-        Authorization: identity.token,
-      },
-      tags,
-    },
-  );
+// The most specific code of a failed response: the first per-element code of the first GraphQL error
+// (`extensions.errors[]` in the sandbox, `extensions.exception.errors[]` in the real service), else
+// `extensions.exception.code`, else `extensions.code`; `HTTP_<status>` for a non-200 answer.
+export function errorCode(res, body) {
+  if (res.status !== 200) return res.status ? `HTTP_${res.status}` : 'NO_RESPONSE';
+  if (body === null) return 'INVALID_BODY';
+  const errors = Array.isArray(body.errors) ? body.errors : [];
+  if (errors.length === 0) return 'NO_DATA';
+  const ext = (errors[0] && errors[0].extensions) || {};
+  const exception = ext.exception || {};
+  const inner = (Array.isArray(ext.errors) && ext.errors) || (Array.isArray(exception.errors) && exception.errors) || [];
+  const first = inner.find((e) => e && typeof e.code === 'string' && e.code);
+  return (first && first.code) || exception.code || ext.code || 'UNKNOWN';
+}
 
-  const body = res.status === 200 ? parseBody(res) : null;
-  const graphqlOk = res.status === 200 && !hasErrors(body);
-  graphqlErrors.add(res.status === 200 && !graphqlOk, { operation: operation.name });
+let requestSeq = 0;
+
+function nextRequestId() {
+  requestSeq += 1;
+  return `${exec.vu.idInTest}.${requestSeq}`;
+}
+
+function body(operation, variables) {
+  return JSON.stringify({ query: operation.document, variables: variables || {}, operationName: operation.name });
+}
+
+function params(operation, identity, extraTags) {
+  return {
+    headers: {
+      'Content-Type': 'application/json',
+      // The user-service takes a user's JWT raw, without "Bearer ".
+      Authorization: identity.token,
+    },
+    tags: Object.assign({ operation: operation.name, name: operation.name }, extraTags || {}),
+  };
+}
+
+// Checks one response and records its metrics; {data, code}: data null and code set on failure.
+function judge(operation, res, extraTags, rows) {
+  const tags = Object.assign({ operation: operation.name }, extraTags || {});
+  const parsed = res.status === 200 ? parseBody(res) : null;
+  const graphqlOk = res.status === 200 && !hasErrors(parsed);
+  const graphqlFailed = res.status === 200 && !graphqlOk;
+  const code = graphqlOk ? null : errorCode(res, parsed);
+  graphqlErrors.add(graphqlFailed, graphqlFailed ? Object.assign({ error_code: code }, tags) : tags);
   check(
     res,
     {
       'status is 200': (r) => r.status === 200,
       'no graphql errors': () => graphqlOk,
     },
-    { operation: operation.name },
+    tags,
   );
   if (!graphqlOk) {
-    logFailure(operation, res, body);
-    return null;
+    logFailure(operation, res, parsed);
+    return { data: null, code };
   }
-  return body.data;
+  if (rows) rowsWritten.add(rows, { operation: operation.name });
+  return { data: parsed.data, code: null };
+}
+
+// Sends one operation as `identity`; {data, code} (data null, code the error code, on failure).
+// `rows`: for a write, the rows it creates or changes when it succeeds (counted in rows_written).
+export function send(operation, identity, variables, rows) {
+  const metadata = exec.vu.metrics.metadata;
+  metadata.request = nextRequestId();
+  try {
+    const res = http.post(settings.targetUrl, body(operation, variables), params(operation, identity));
+    return judge(operation, res, null, rows);
+  } finally {
+    delete metadata.request;
+  }
+}
+
+// Sends one operation as `identity` and returns the response's `data`, or null on failure.
+export function request(operation, identity, variables, rows) {
+  return send(operation, identity, variables, rows).data;
+}
+
+// Sends `operation` once per element of `variablesList`, all at the same moment (http.batch; the
+// options' batch/batchPerHost must allow that many). Each request is tagged `writer=<index>`.
+// Returns one {data, code} per element, in order.
+export function sendTogether(operation, identity, variablesList, rows) {
+  const metadata = exec.vu.metrics.metadata;
+  metadata.request = nextRequestId();
+  try {
+    const responses = http.batch(
+      variablesList.map((variables, i) => ({
+        method: 'POST',
+        url: settings.targetUrl,
+        body: body(operation, variables),
+        params: params(operation, identity, { writer: String(i) }),
+      })),
+    );
+    return responses.map((res, i) => judge(operation, res, { writer: String(i) }, rows));
+  } finally {
+    delete metadata.request;
+  }
 }
 
 // Records whether a response carried the ids the next step needs. Returns `value`'s truthiness.

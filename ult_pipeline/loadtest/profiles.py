@@ -6,7 +6,17 @@ import math
 import re
 from dataclasses import asdict, dataclass, replace
 
-SCENARIOS = ("student_landing", "teacher", "mixed")
+SCENARIOS = ("student_landing", "teacher", "admin_writes", "roster_contention", "mixed")
+# Scenarios that write to the target (k6/scenarios/admin_writes.js, roster_contention.js).
+WRITE_SCENARIOS = ("admin_writes", "roster_contention")
+# roster_contention: parallel one-student adds per round (k6's ULT_CONTENTION_WRITERS), and its bounds.
+DEFAULT_CONTENTION_WRITERS = 10
+CONTENTION_WRITERS_RANGE = (2, 50)
+# roster_contention's rounds per second when nothing else is asked (`ult run --scenario roster_contention`).
+DEFAULT_CONTENTION_RATE = 2
+# Fields added after history was recorded: left out of to_json() at their default, so the fingerprint
+# of a run that does not use them stays what it was (history stays comparable).
+_OPTIONAL_FIELDS = {"admin_writes_weight": 0, "contention_writers": DEFAULT_CONTENTION_WRITERS}
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
@@ -31,6 +41,10 @@ class LoadProfile:
     max_vus: int = 1000
     student_weight: int = 80
     teacher_weight: int = 20
+    # `mixed`: share of administrators' writes (admin_writes); 0 keeps `mixed` read-only (e.g. 70/20/10).
+    admin_writes_weight: int = 0
+    # `roster_contention`: parallel one-student adds to each round's class (2..50).
+    contention_writers: int = DEFAULT_CONTENTION_WRITERS
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
@@ -45,8 +59,14 @@ class LoadProfile:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.max_vus < self.pre_allocated_vus:
             raise ValueError(f"max_vus ({self.max_vus}) must be at least pre_allocated_vus ({self.pre_allocated_vus})")
-        if self.student_weight < 0 or self.teacher_weight < 0 or self.student_weight + self.teacher_weight == 0:
-            raise ValueError("student_weight and teacher_weight must be 0 or more, and not both 0")
+        weights = (self.student_weight, self.teacher_weight, self.admin_writes_weight)
+        if any(not isinstance(w, int) or w < 0 for w in weights) or sum(weights) == 0:
+            raise ValueError("student_weight, teacher_weight and admin_writes_weight must be whole numbers, 0 or "
+                             "more, and not all 0")
+        low, high = CONTENTION_WRITERS_RANGE
+        if not isinstance(self.contention_writers, int) or not low <= self.contention_writers <= high:
+            raise ValueError(f"contention_writers must be a whole number from {low} to {high}, "
+                             f"got {self.contention_writers}")
         duration_seconds(self.duration)
 
     @property
@@ -66,10 +86,22 @@ class LoadProfile:
             "ULT_MAX_VUS": str(self.max_vus),
             "ULT_STUDENT_WEIGHT": str(self.student_weight),
             "ULT_TEACHER_WEIGHT": str(self.teacher_weight),
+            "ULT_ADMIN_WRITES_WEIGHT": str(self.admin_writes_weight),
+            "ULT_CONTENTION_WRITERS": str(self.contention_writers),
         }
 
+    @property
+    def writes(self) -> bool:
+        """The run writes to the target (its data changes): admin_writes, roster_contention, or a `mixed`
+        with a writes weight."""
+        return self.scenario in WRITE_SCENARIOS or (self.scenario == "mixed" and self.admin_writes_weight > 0)
+
     def to_json(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        for name, default in _OPTIONAL_FIELDS.items():
+            if data[name] == default:
+                del data[name]
+        return data
 
 
 LOAD_PROFILES = {
