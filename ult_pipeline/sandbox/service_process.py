@@ -27,11 +27,14 @@ class ServiceStartError(RuntimeError):
 
 @dataclass(frozen=True)
 class ServiceKnobs:
-    """Demo knobs, fixed when the service starts: a slower build, missing telemetry."""
+    """Demo knobs, fixed when the service starts: a slower build, missing telemetry, and how
+    roster writes are made (`roster_writes`: "locked", the default, or "unlocked", the real
+    service 4.5.0's lost roster writes; see ult_pipeline/sandbox_service/knobs.py)."""
 
     latency_ms: dict[str, float] = field(default_factory=dict)
     latency_pct: dict[str, float] = field(default_factory=dict)
     no_telemetry: frozenset[str] = frozenset()
+    roster_writes: str = "locked"
 
     def to_args(self) -> list[str]:
         args: list[str] = []
@@ -41,14 +44,21 @@ class ServiceKnobs:
             args += ["--latency-pct", f"{op}={pct:g}"]
         for op in sorted(self.no_telemetry):
             args += ["--no-telemetry", op]
+        if self.roster_writes != "locked":
+            args += ["--roster-writes", self.roster_writes]
         return args
 
     def to_json(self) -> dict:
-        return {
+        data: dict = {
             "latency_ms": dict(self.latency_ms),
             "latency_pct": dict(self.latency_pct),
             "no_telemetry": sorted(self.no_telemetry),
         }
+        # Added later: left out at its default, so the JSON (an image's annotation) of every
+        # earlier build stays the same.
+        if self.roster_writes != "locked":
+            data["roster_writes"] = self.roster_writes
+        return data
 
     @classmethod
     def from_json(cls, data: dict | None) -> ServiceKnobs:
@@ -57,6 +67,7 @@ class ServiceKnobs:
             latency_ms={k: float(v) for k, v in data.get("latency_ms", {}).items()},
             latency_pct={k: float(v) for k, v in data.get("latency_pct", {}).items()},
             no_telemetry=frozenset(data.get("no_telemetry", [])),
+            roster_writes=str(data.get("roster_writes", "locked")),
         )
 
 

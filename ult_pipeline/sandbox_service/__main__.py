@@ -13,7 +13,7 @@ import sys
 import psycopg
 
 from .config import ServiceConfig, redact_dsn
-from .knobs import parse_assignments
+from .knobs import ROSTER_WRITES_CHOICES, ROSTER_WRITES_LOCKED, parse_assignments
 
 API_KEY_ENV = "ULT_SANDBOX_API_KEY"
 DSN_ENV = "ULT_SANDBOX_SERVICE_DSN"
@@ -33,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--latency-ms", nargs="*", action="extend", default=[], metavar="OP=MS")
     parser.add_argument("--latency-pct", nargs="*", action="extend", default=[], metavar="OP=PCT")
     parser.add_argument("--no-telemetry", nargs="*", action="extend", default=[], metavar="OP")
+    parser.add_argument(
+        "--roster-writes", choices=ROSTER_WRITES_CHOICES, default=ROSTER_WRITES_LOCKED,
+        help="locked (default): concurrent roster writes are safe; unlocked: read-modify-write without a lock "
+        "as the real service 4.5.0, so parallel writes to one class lose acknowledged writes",
+    )
     parser.add_argument("--log-level", default="info")
     return parser
 
@@ -53,6 +58,7 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Servi
             latency_pct=parse_assignments(args.latency_pct, what="--latency-pct"),
             no_telemetry=frozenset(args.no_telemetry),
             pool_size=args.pool_size,
+            roster_writes=args.roster_writes,
         )
     except ValueError as error:
         raise SystemExit(f"error: {error}") from None

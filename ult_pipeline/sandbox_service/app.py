@@ -24,7 +24,7 @@ from .config import ServiceConfig
 from .context import RequestContext
 from .db import RequestDb, create_pool
 from .document_cache import DocumentCache, request_operation_name
-from .errors import APIInputError, PermissionDenied
+from .errors import APIInputError, InternalServerError, PermissionDenied
 from .knobs import extra_delay_seconds, hold
 from .resolvers import bindables
 from .scope import ScopeCache
@@ -41,7 +41,7 @@ class _ExpectedErrorFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else record.msg
         original = getattr(error, "original_error", None)
-        expected = (APIInputError, PermissionDenied)
+        expected = (APIInputError, InternalServerError, PermissionDenied)
         return not (isinstance(error, expected) or isinstance(original, expected))
 
 
@@ -128,7 +128,7 @@ def create_app(config: ServiceConfig) -> Starlette:
             return unauthorized(refusal.message), True
         if not isinstance(body, dict):
             return JSONResponse({"errors": [{"message": "POST body must be a JSON object"}]}, status_code=400), True
-        context = RequestContext(identity, RequestDb(pool), scopes)
+        context = RequestContext(identity, RequestDb(pool), scopes, roster_writes=config.roster_writes)
         try:
             _, result = await graphql(
                 schema,

@@ -83,6 +83,13 @@ async def _ensure_system_roles(conn: AsyncConnection) -> None:
             "SELECT name, %s FROM unnest(%s::varchar[]) AS name ON CONFLICT DO NOTHING",
             [role_id, list(permission_names)],
         )
+        # System roles follow the catalog exactly: a permission taken out of a role here is
+        # taken out of a database booted by an older sandbox too.
+        await conn.execute(
+            "DELETE FROM permission_roles_role WHERE \"roleRoleId\" = %s "
+            "AND \"permissionPermissionId\" <> ALL(%s::varchar[])",
+            [role_id, list(permission_names)],
+        )
 
 
 async def _ensure_named_system_rows(conn: AsyncConnection, table: str, names: tuple[str, ...]) -> None:

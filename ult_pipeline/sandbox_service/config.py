@@ -9,6 +9,8 @@ from types import MappingProxyType
 
 from ult_pipeline.secrets import mask_dsn
 
+from .knobs import ROSTER_WRITES_CHOICES, ROSTER_WRITES_LOCKED
+
 # Schema names go into `search_path` and DDL; only plain identifiers are accepted.
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # Another component keeps its load-test marker there; the service must never touch it.
@@ -38,6 +40,8 @@ class ServiceConfig:
     no_telemetry: frozenset[str] = frozenset()
     pool_size: int = 10
     version: str = "4.5.0"
+    # "locked" (safe) or "unlocked" (4.5.0's lost roster writes); see knobs.py.
+    roster_writes: str = ROSTER_WRITES_LOCKED
 
     def __post_init__(self) -> None:
         if not self.api_key:
@@ -45,6 +49,8 @@ class ServiceConfig:
         validate_schema_name(self.db_schema)
         if self.pool_size < 1:
             raise ValueError("pool_size must be at least 1")
+        if self.roster_writes not in ROSTER_WRITES_CHOICES:
+            raise ValueError(f"roster_writes must be one of {', '.join(ROSTER_WRITES_CHOICES)}, got {self.roster_writes!r}")
         # Frozen means frozen: copies that nobody can mutate after start.
         object.__setattr__(self, "latency_ms", MappingProxyType(dict(self.latency_ms)))
         object.__setattr__(self, "latency_pct", MappingProxyType(dict(self.latency_pct)))
@@ -55,7 +61,7 @@ class ServiceConfig:
             f"ServiceConfig(dsn={redact_dsn(self.dsn)!r}, api_key='***', "
             f"db_schema={self.db_schema!r}, latency_ms={dict(self.latency_ms)!r}, "
             f"latency_pct={dict(self.latency_pct)!r}, no_telemetry={set(self.no_telemetry)!r}, "
-            f"pool_size={self.pool_size!r}, version={self.version!r})"
+            f"pool_size={self.pool_size!r}, version={self.version!r}, roster_writes={self.roster_writes!r})"
         )
 
     __str__ = __repr__

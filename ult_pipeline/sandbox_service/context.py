@@ -21,6 +21,8 @@ class RequestContext:
     identity: Identity
     db: RequestDb
     scope_cache: ScopeCache | None = None
+    # The service's `--roster-writes` knob (knobs.py): "locked" or "unlocked".
+    roster_writes: str = "locked"
     _scope_task: asyncio.Future | None = None
     # Small per-request memo (e.g. permission sets of other users' memberships).
     memo: dict[Any, Any] = field(default_factory=dict)

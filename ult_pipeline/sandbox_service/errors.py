@@ -1,7 +1,10 @@
 """Errors in the real service's shapes.
 
 Input errors come back as one GraphQL error whose message is `ERR_API_BAD_INPUT` and
-whose extensions list each problem with its code, entity, attribute and input index.
+whose extensions list each problem with its code, entity, attribute and input index, in
+`extensions.exception.errors` as the real service (and, for the sandbox's older clients, in
+`extensions.errors` too). Other refusals (the outer array length, a permission, a malformed
+UUID, a failed save) come back with `extensions.code` `INTERNAL_SERVER_ERROR` (MUTATIONS.md).
 """
 
 from __future__ import annotations
@@ -22,8 +25,15 @@ DUPLICATE_CHILD_ENTITY = "ERR_DUPLICATE_CHILD_ENTITY"
 DUPLICATE_CHILD_ENTITY_ATTRIBUTE = "ERR_DUPLICATE_CHILD_ENTITY_ATTRIBUTE"
 INVALID_MAX_LENGTH = "ERR_INVALID_MAX_LENGTH"
 USER_ALREADY_OWNS_ORGANIZATION = "ERR_USER_ALREADY_OWNS_ORGANIZATION"
+NONEXISTENT_ENTITY_OR_INACTIVE_STATUS = "ERR_NONEXISTENT_ENTITY_OR_INACTIVE_STATUS"
+DUPLICATE_INPUT_ATTRIBUTE_VALUE = "ERR_DUPLICATE_INPUT_ATTRIBUTE_VALUE"
+INVALID_ALPHANUMERIC = "ERR_INVALID_ALPHANUMERIC"
+SOURCE_AND_DESTINATION_DONT_MATCH = "SOURCE_AND_DESTINATION_DONT_MATCH"
+TOO_MANY_RELATIONS = "TOO_MANY_RELATIONS"
+ERROR_SAVING = "ERROR_SAVING"
 INVALID_UUID = "ERR_INVALID_UUID"
 UNAUTHORIZED = "UNAUTHORIZED"
+INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 
 
 @dataclass(frozen=True)
@@ -39,21 +49,46 @@ class APIInputError(GraphQLError):
     """An expected refusal of a request's input; never logged with a traceback."""
 
     def __init__(self, problems: list[InputProblem]) -> None:
+        listed = [asdict(p) for p in problems]
         super().__init__(
             BAD_INPUT,
-            extensions={"code": BAD_INPUT, "errors": [asdict(p) for p in problems]},
+            extensions={"code": BAD_INPUT, "exception": {"errors": listed}, "errors": listed},
         )
         self.problems = problems
 
 
 class PermissionDenied(GraphQLError):
+    """`User(<id>) does not have Permission(<name>) in Organizations(<ids>)`: message only,
+    `extensions.code` INTERNAL_SERVER_ERROR (MUTATIONS.md)."""
+
     def __init__(self, message: str) -> None:
-        super().__init__(message, extensions={"code": UNAUTHORIZED})
+        super().__init__(message, extensions={"code": INTERNAL_SERVER_ERROR})
+
+
+class InternalServerError(GraphQLError):
+    """A refusal the real service throws outside its input-error collection: the outer array
+    length (its code in `extensions.exception.code`), a malformed UUID, a failed save."""
+
+    def __init__(self, message: str, exception: dict | None = None) -> None:
+        extensions: dict = {"code": INTERNAL_SERVER_ERROR}
+        if exception is not None:
+            extensions["exception"] = exception
+        super().__init__(message, extensions=extensions)
 
 
 def raise_if_any(problems: list[InputProblem]) -> None:
     if problems:
         raise APIInputError(problems)
+
+
+def malformed_uuid(value: object) -> InternalServerError:
+    """What PostgreSQL says of an id that is not a UUID; the real service passes it on."""
+    return InternalServerError(f'invalid input syntax for type uuid: "{value}"')
+
+
+def saving_failed(detail: str) -> InternalServerError:
+    """ERROR_SAVING: the save failed (e.g. a duplicate key in a racing roster write)."""
+    return InternalServerError(ERROR_SAVING, {"code": ERROR_SAVING, "message": detail})
 
 
 def too_long_input(length: int, input_name: str = "input") -> InputProblem:
@@ -66,12 +101,14 @@ def too_long_input(length: int, input_name: str = "input") -> InputProblem:
 
 
 def check_input_length(items: list, input_name: str = "input") -> None:
+    """The outer array's 1..50 rule: INTERNAL_SERVER_ERROR, its code in `extensions.exception.code`."""
     if len(items) > MAX_INPUT_LENGTH:
-        raise APIInputError([too_long_input(len(items), input_name)])
-    if not items:
-        raise APIInputError(
-            [InputProblem(INVALID_ARRAY_MIN_LENGTH, f"{input_name} must not be empty.", "", input_name)]
-        )
+        problem = too_long_input(len(items), input_name)
+    elif not items:
+        problem = InputProblem(INVALID_ARRAY_MIN_LENGTH, f"{input_name} must contain at least 1 element.", "", input_name)
+    else:
+        return
+    raise InternalServerError(problem.message, asdict(problem))
 
 
 def duplicates(items: list[dict], key: str, entity: str) -> list[InputProblem]:

@@ -1,10 +1,24 @@
-"""Demo knobs: extra latency per operation, operations left out of telemetry."""
+"""Demo knobs: extra latency per operation, operations left out of telemetry, and how roster
+writes are made (`--roster-writes`)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Iterable, Mapping
+
+# `--roster-writes`: `locked` (the default) writes a class's roster under a lock on the class row,
+# so concurrent writes never lose one another; `unlocked` writes it like the real service 4.5.0:
+# read the whole roster, then save the new list (delete rows not in it, insert rows of it) with no
+# lock, so parallel writes to one class lose acknowledged writes or fail with ERROR_SAVING
+# (MUTATIONS.md, "Concurrency").
+ROSTER_WRITES_LOCKED = "locked"
+ROSTER_WRITES_UNLOCKED = "unlocked"
+ROSTER_WRITES_CHOICES = (ROSTER_WRITES_LOCKED, ROSTER_WRITES_UNLOCKED)
+# In `unlocked` mode, how long a roster write waits between reading the roster and saving it:
+# on a fast machine the real service's window (a round trip to its database) would otherwise
+# be too short to ever see the race.
+ROSTER_RACE_HOLD_S = 0.005
 
 
 def parse_assignments(pairs: Iterable[str], *, what: str) -> dict[str, float]:

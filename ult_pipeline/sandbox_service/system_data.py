@@ -64,6 +64,11 @@ PERMISSIONS: tuple[PermissionInfo, ...] = (
     _p("add_teachers_to_class_20226", "Academic Profile", "School Admin", "Classes", "Add teachers to a class"),
     _p("edit_school_20330", "Academic Profile", "Org Admin", "Schools", "Edit schools and their members"),
     _p("edit_class_20334", "Academic Profile", "School Admin", "Classes", "Edit classes"),
+    _p("move_students_to_another_class_20335", "Academic Profile", "School Admin", "Classes", "Move students to another class"),
+    _p("move_teachers_to_another_class_20340", "Academic Profile", "School Admin", "Classes", "Move teachers to another class"),
+    _p("delete_class_20444", "Academic Profile", "Org Admin", "Classes", "Delete classes"),
+    _p("delete_student_from_class_roster_20445", "Academic Profile", "School Admin", "Classes", "Remove students from a class roster"),
+    _p("delete_teacher_from_class_20446", "Academic Profile", "School Admin", "Classes", "Remove teachers from a class"),
     _p("roles_and_permissions_30100", "Accounts", "Org Admin", "Roles", "Open roles and permissions"),
     _p("view_roles_and_permissions_30110", "Accounts", "Org Admin", "Roles", "See roles and their permissions"),
     _p("users_40100", "Accounts", "Teacher", "Users", "Open users"),
@@ -74,7 +79,13 @@ PERMISSIONS: tuple[PermissionInfo, ...] = (
     _p("view_my_users_40113", "Accounts", "Student", "Users", "See my own profiles"),
     _p("create_users_40220", "Accounts", "School Admin", "Users", "Create users"),
     _p("edit_users_40330", "Accounts", "School Admin", "Users", "Edit users"),
+    _p("delete_users_40440", "Accounts", "Org Admin", "Users", "Delete users from the organization"),
+    _p("delete_users_from_school_40441", "Accounts", "School Admin", "Users", "Delete users from a school"),
     _p("send_invitation_40882", "Accounts", "Org Admin", "Users", "Add users to the organization"),
+    _p("deactivate_user_40883", "Accounts", "Org Admin", "Users", "Deactivate users of the organization"),
+    _p("reactivate_user_40884", "Accounts", "Org Admin", "Users", "Reactivate users of the organization"),
+    _p("deactivate_user_from_school_40885", "Accounts", "School Admin", "Users", "Deactivate users of a school"),
+    _p("reactivate_user_from_school_40886", "Accounts", "School Admin", "Users", "Reactivate users of a school"),
     _p("online_support_60101", "Support", "Student", "Support", "Use online support"),
     _p("use_free_as_recommended_content_for_study_81008", "Library", "Student", "Free Programs", "Study free recommended content"),
 )
@@ -114,10 +125,16 @@ TEACHER_PERMISSIONS = (
     "online_support_60101",
 )
 
+# The write permissions follow MUTATIONS.md's table: a School Admin may create, edit and fill
+# classes (add, remove, move students and teachers) and manage school memberships, but not
+# delete classes, edit users (edit_users_40330, refused live) nor change organization memberships.
 SCHOOL_ADMIN_PERMISSIONS = TEACHER_PERMISSIONS + (
     "view_my_school_users_40111", "view_user_page_40101", "create_class_20224",
     "add_students_to_class_20225", "add_teachers_to_class_20226", "edit_class_20334",
-    "create_users_40220", "edit_users_40330",
+    "delete_student_from_class_roster_20445", "delete_teacher_from_class_20446",
+    "move_students_to_another_class_20335", "move_teachers_to_another_class_20340",
+    "deactivate_user_from_school_40885", "reactivate_user_from_school_40886", "delete_users_from_school_40441",
+    "create_users_40220",
 )
 
 # The organization's admin may do everything the catalog knows.

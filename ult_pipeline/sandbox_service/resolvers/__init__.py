@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import classes, common, my_user, organizations, roles, schools, users
+from . import class_writes, classes, common, my_user, organizations, roles, rosters, schools, users
 
 
 def bindables() -> list:
@@ -12,6 +12,8 @@ def bindables() -> list:
         *organizations.BINDABLES,
         *schools.BINDABLES,
         *classes.BINDABLES,
+        *class_writes.BINDABLES,
+        *rosters.BINDABLES,
         *roles.BINDABLES,
         *my_user.BINDABLES,
     ]

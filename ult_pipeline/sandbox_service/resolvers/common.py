@@ -191,15 +191,22 @@ def _getter(source: str) -> Callable[..., Any]:
 AsyncResolver = Callable[..., Awaitable[Any]]
 
 
-async def require_permission(info: Any, permission: str, organization_ids: list[str] | None) -> None:
-    """The API key may do anything; a user needs `permission` in each organization
-    (or, with `organization_ids=None`, in at least one)."""
+async def require_permission(info: Any, permission: str, organization_ids: list[str] | None, *,
+                             api_key_allowed: bool = True) -> None:
+    """The API key may do anything (unless `api_key_allowed` is False: the super-admin role
+    lacks that permission, e.g. moveTeachersToClass); a user needs `permission` in each
+    organization (or, with `organization_ids=None`, in at least one)."""
     from ..errors import PermissionDenied
 
     ctx = context_of(info)
     scope = await ctx.scope()
     if scope.is_admin:
-        return
+        if api_key_allowed:
+            return
+        lacking = ", ".join(sorted({str(o) for o in organization_ids or [] if o})) or "any"
+        raise PermissionDenied(
+            f"User({ctx.user_id or 'undefined'}) does not have Permission({permission}) in Organizations({lacking})"
+        )
     if organization_ids is None:
         if scope.orgs_with(permission):
             return

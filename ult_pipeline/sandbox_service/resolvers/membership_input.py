@@ -79,9 +79,11 @@ async def missing_user_problems(info: Any, items: list[dict], key: str) -> list[
 
 
 async def non_member_problems(
-    info: Any, items: list[dict], key: str, parent_orgs: list[str | None], parent_entity: str, parent_key: str
+    info: Any, items: list[dict], key: str, parent_orgs: list[str | None], parent_entity: str, parent_key: str,
+    *, any_status: bool = False,
 ) -> list[InputProblem]:
-    """Users of each item who are not active members of the parent's organization."""
+    """Users of each item who are not active members of the parent's organization (with
+    `any_status`: who have no membership there at all, e.g. class rosters accept an inactive one)."""
     from ..errors import missing_child
 
     pairs = [
@@ -92,9 +94,10 @@ async def non_member_problems(
     ]
     if not pairs:
         return []
+    status = "true" if any_status else "status = 'active'"
     rows = await context_of(info).db.fetch_all(
         "SELECT user_id::text AS u, organization_id::text AS o FROM organization_membership "
-        "WHERE status = 'active' AND (user_id, organization_id) IN "
+        f"WHERE {status} AND (user_id, organization_id) IN "
         "(SELECT * FROM unnest(%s::uuid[], %s::uuid[]))",
         [[u for u, _ in pairs], [o for _, o in pairs]],
     )
