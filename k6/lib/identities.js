@@ -1,9 +1,16 @@
 // Identities from the identities file the pipeline's seeding step writes (ULT_IDENTITIES):
 //
-//   {"version": 1, "dataset_hash": "...", "identities": [{"user_id": "...", "role": "student"|"teacher",
-//    "email": "...", "organization_id": "...", "school_id": "...", "class_ids": ["..."], "token": "<JWT>"}]}
+//   {"version": 1, "dataset_hash": "...", "identities": [{"user_id": "...",
+//    "role": "student"|"teacher"|"org_admin"|"school_admin", "email": "...", "organization_id": "...",
+//    "school_id": "..."|null, "class_ids": ["..."], "token": "<JWT>"}]}
 //
-// One SharedArray per role: the file is read and parsed once, not once per VU.
+// Roles: students and teachers have a school and their classes. "org_admin": an Organization
+// Admin of organization_id (school_id null, no classes). "school_admin": the School Admin role
+// on its membership of organization_id, and a member of school_id (no classes). Identities of
+// roles this file does not know are ignored.
+//
+// One SharedArray per role (students, teachers, orgAdmins, schoolAdmins): the file is read and
+// parsed once, not once per VU.
 // Identities are picked round-robin by the scenario's iteration number, so two runs over
 // the same dataset send the same requests as the same users in the same order.
 
@@ -13,7 +20,7 @@ import { SharedArray } from 'k6/data';
 import { settings } from './env.js';
 
 export const SUPPORTED_VERSION = 1;
-export const ROLES = ['student', 'teacher'];
+export const ROLES = ['student', 'teacher', 'org_admin', 'school_admin'];
 
 function readRole(role) {
   const path = settings.identitiesPath;
@@ -57,9 +64,19 @@ function readRole(role) {
 export const students = new SharedArray('ult-identities-student', () => readRole('student'));
 export const teachers = new SharedArray('ult-identities-teacher', () => readRole('teacher'));
 
-const POOLS = { student: students, teacher: teachers };
+export const orgAdmins = new SharedArray('ult-identities-org_admin', () => readRole('org_admin'));
+export const schoolAdmins = new SharedArray('ult-identities-school_admin', () => readRole('school_admin'));
 
-// Throws (init context) when the identities file has no identity of `role`.
+const POOLS = { student: students, teacher: teachers, org_admin: orgAdmins, school_admin: schoolAdmins };
+// Fields each identity of a role must carry for the journeys that use it.
+const REQUIRED_FIELDS = {
+  teacher: ['organization_id'],
+  org_admin: ['organization_id'],
+  school_admin: ['organization_id', 'school_id'],
+};
+
+// Throws (init context) when the identities file has no identity of `role`, or one of them
+// lacks a field its role needs (teachers and admins: organization_id; school admins: school_id).
 export function requireRole(role, why) {
   const pool = POOLS[role];
   if (!pool) throw new Error(`unknown identity role "${role}"`);
@@ -69,10 +86,11 @@ export function requireRole(role, why) {
         'seed a dataset with that role or pick another ULT_SCENARIO',
     );
   }
-  if (role === 'teacher') {
-    for (let i = 0; i < pool.length; i++) {
-      if (!pool[i].organization_id) {
-        throw new Error(`ULT_IDENTITIES: ${settings.identitiesPath}: teacher ${pool[i].user_id} has no "organization_id"`);
+  const fields = REQUIRED_FIELDS[role] || [];
+  for (let i = 0; i < pool.length; i++) {
+    for (const field of fields) {
+      if (!pool[i][field]) {
+        throw new Error(`ULT_IDENTITIES: ${settings.identitiesPath}: ${role} ${pool[i].user_id} has no "${field}"`);
       }
     }
   }

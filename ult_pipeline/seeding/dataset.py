@@ -24,6 +24,9 @@ FAMILY_NAMES = (
 GENDERS = ("female", "male")
 
 OWNER, TEACHER, STUDENT = "owner", "teacher", "student"
+# Administrators (roles as written in the identities file): an Organization Admin of one
+# organization; a School Admin (that role on its organization membership) of one school.
+ORG_ADMIN, SCHOOL_ADMIN = "org_admin", "school_admin"
 EMAIL_DOMAIN = "ult-loadtest.example"
 
 
@@ -71,7 +74,7 @@ class Dataset:
     organizations: tuple[OrganizationSpec, ...]
     schools: tuple[SchoolSpec, ...]
     classes: tuple[ClassSpec, ...]
-    # user key -> school key (students and teachers belong to exactly one school)
+    # user key -> school key (students, teachers and school admins belong to exactly one school)
     school_of: dict[str, str] = field(repr=False)
     # class key -> user keys
     students_of: dict[str, tuple[str, ...]] = field(repr=False)
@@ -108,18 +111,23 @@ class Dataset:
         """What the target holds after seeding, per entity and link (keys as in seeder.read_counts).
 
         Owners join their organization through createOrganizations, so every user has one
-        organization membership; teachers and students one school membership each.
+        organization membership; teachers, students and school admins one school membership
+        each. ``organization_admins`` are the users holding the Organization Admin role: the
+        owners (createOrganizations gives it to them) and the org admins.
         """
         teachers, students = len(self.users_with_role(TEACHER)), len(self.users_with_role(STUDENT))
+        school_admins = len(self.users_with_role(SCHOOL_ADMIN))
         return {
             "organizations": len(self.organizations),
             "schools": len(self.schools),
             "classes": len(self.classes),
             "teachers": teachers,
             "students": students,
+            "organization_admins": len(self.organizations) + len(self.users_with_role(ORG_ADMIN)),
+            "school_admins": school_admins,
             "users": len(self.users),
             "organization_memberships": len(self.users),
-            "school_memberships": teachers + students,
+            "school_memberships": teachers + students + school_admins,
             "school_classes": len(self.classes),
             "class_students": sum(len(v) for v in self.students_of.values()),
             "class_teachers": sum(len(v) for v in self.teachers_of.values()),
@@ -183,6 +191,14 @@ def generate(profile: DatasetProfile, seed: int = 0, namespace: str = "") -> Dat
             student = students[index]
             school_of[student.key] = cls.school
             students_of[cls.key].append(student.key)
+
+        # Admins last, so that adding them leaves every other user's data as it was.
+        for a in range(profile.org_admins_per_organization):
+            new_user(f"{org}-a{a}", ORG_ADMIN, org, range(1965, 1995))
+        for school in org_schools:
+            for a in range(profile.school_admins_per_school):
+                admin = new_user(f"{school.key}-a{a}", SCHOOL_ADMIN, org, range(1965, 1995))
+                school_of[admin.key] = school.key
 
     return Dataset(
         profile=profile, seed=seed, namespace=namespace, users=tuple(users), organizations=tuple(organizations),

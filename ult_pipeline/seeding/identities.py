@@ -1,4 +1,8 @@
-"""Identities for k6: one signed token per seeded student and teacher.
+"""Identities for k6: one signed token per seeded student, teacher, org admin and school admin.
+
+Each identity: user_id, role ("student", "teacher", "org_admin" or "school_admin"), email,
+organization_id, school_id (null for an org admin), class_ids (empty for admins) and token.
+Organization owners get none.
 
 The file holds tokens, so it is written readable by its owner only (through a fresh
 temporary file: nothing already in the folder decides its mode or where it goes), and nothing
@@ -18,7 +22,7 @@ import jwt
 from jwt.warnings import InsecureKeyLengthWarning
 
 from ult_pipeline.secrets import private_file
-from ult_pipeline.seeding.dataset import STUDENT, TEACHER, Dataset
+from ult_pipeline.seeding.dataset import ORG_ADMIN, SCHOOL_ADMIN, STUDENT, TEACHER, Dataset
 from ult_pipeline.seeding.seeder import SeededIds
 
 # The user-service's development issuer (accepted when it runs with NODE_ENV=development).
@@ -28,6 +32,8 @@ ALGORITHMS = ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512")
 # A day: far beyond a load test and its A/B re-runs (identities are signed afresh at every
 # seeding), short enough that a copied identities file soon stops working.
 DEFAULT_LIFETIME_S = 86_400
+# The roles that get an identity, as written in the file (k6/lib/identities.js reads them).
+IDENTITY_ROLES = (STUDENT, TEACHER, ORG_ADMIN, SCHOOL_ADMIN)
 
 
 @dataclass(frozen=True)
@@ -72,15 +78,16 @@ def build_identities(dataset: Dataset, ids: SeededIds, signer: TokenSigner) -> l
                 classes_of.setdefault(user_key, []).append(ids.classes[class_key])
     identities = []
     for user in dataset.users:
-        if user.role not in (STUDENT, TEACHER):
+        if user.role not in IDENTITY_ROLES:
             continue
         user_id = ids.users[user.key]
+        school = dataset.school_of.get(user.key)  # none for an org admin
         identities.append({
             "user_id": user_id,
             "role": user.role,
             "email": user.email,
             "organization_id": ids.organizations[user.organization],
-            "school_id": ids.schools[dataset.school_of[user.key]],
+            "school_id": ids.schools[school] if school is not None else None,
             "class_ids": classes_of.get(user.key, []),
             "token": signer.sign(user_id, user.email),
         })

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from ult_pipeline.seeding.batching import MAX_ELEMENTS, chunks, pack_rounds
-from ult_pipeline.seeding.dataset import STUDENT, TEACHER, Dataset
+from ult_pipeline.seeding.dataset import ORG_ADMIN, SCHOOL_ADMIN, STUDENT, TEACHER, Dataset
 from ult_pipeline.target_api.client import request_body
 from ult_pipeline.target_api.documents import document
 
 STUDENT_ROLE, TEACHER_ROLE = "Student", "Teacher"
+ORG_ADMIN_ROLE, SCHOOL_ADMIN_ROLE = "Organization Admin", "School Admin"
 # The real service refuses JSON bodies above 100 KB (`express.json()`'s default, 102,400 bytes:
 # HTTP 413 before GraphQL runs). Seeding keeps every body within the budget, a margin below it.
 BODY_LIMIT = 100 * 1024
@@ -95,6 +96,9 @@ def stage(name: str, operation: str, elements: list[dict], key: Callable[[dict],
     within ``budget`` bytes. A stage of fewer than ``spread`` calls (the calls the seeder keeps
     in flight) is cut into smaller ones, up to about that many, so that they run at once; with
     ``serial_rounds``, each round is (its rounds run one after another)."""
+    if not elements:
+        # Nothing to send (e.g. a profile without admins): a stage of no calls.
+        return StagePlan(name, operation, ())
     sizes = {id(e): _element_size(e) for e in elements}
     base = _base_size(operation)
     weigh = lambda e: sizes[id(e)]  # noqa: E731
@@ -164,13 +168,16 @@ def _members(dataset: Dataset, role: str, group: Callable) -> dict[str, list[str
     return members
 
 
-ROLES = {TEACHER: TEACHER_ROLE, STUDENT: STUDENT_ROLE}
+# The system role each dataset role holds, on its organization membership and (those with a
+# school) on its school membership. A School Admin's role is on the organization membership,
+# as the real service's School Admins are seeded (MUTATIONS.md), and on its school's.
+ROLES = {TEACHER: TEACHER_ROLE, STUDENT: STUDENT_ROLE, ORG_ADMIN: ORG_ADMIN_ROLE, SCHOOL_ADMIN: SCHOOL_ADMIN_ROLE}
 
 
 def add_users_to_organization(dataset: Dataset, ids: SeededIds, role: str, spread: int = 1) -> StagePlan:
-    """Members of one role (TEACHER or STUDENT); owners are members already (createOrganizations).
-    One call per role (API rule). Each membership is a row of its own: calls naming one
-    organization may run at once."""
+    """Members of one role (TEACHER, STUDENT, ORG_ADMIN or SCHOOL_ADMIN); owners are members
+    already (createOrganizations). One call per role (API rule). Each membership is a row of
+    its own: calls naming one organization may run at once."""
     role_name = ROLES[role]
     elements = [
         {"organizationId": ids.organizations[org], "organizationRoleIds": [ids.roles[role_name]],
@@ -183,6 +190,7 @@ def add_users_to_organization(dataset: Dataset, ids: SeededIds, role: str, sprea
 
 
 def add_users_to_school(dataset: Dataset, ids: SeededIds, role: str, spread: int = 1) -> StagePlan:
+    """Members of one role with a school (TEACHER, STUDENT or SCHOOL_ADMIN)."""
     role_name = ROLES[role]
     elements = [
         {"schoolId": ids.schools[school], "schoolRoleIds": [ids.roles[role_name]],
@@ -219,13 +227,16 @@ def plan(dataset: Dataset, ids: SeededIds, spread: int = 1) -> list[StagePlan]:
         create_users(dataset, spread), create_organizations(dataset, ids, spread), create_schools(dataset, ids, spread),
         create_classes(dataset, ids, spread), add_classes_to_schools(dataset, ids, spread),
         add_users_to_organization(dataset, ids, TEACHER, spread), add_users_to_organization(dataset, ids, STUDENT, spread),
+        add_users_to_organization(dataset, ids, ORG_ADMIN, spread),
+        add_users_to_organization(dataset, ids, SCHOOL_ADMIN, spread),
         add_users_to_school(dataset, ids, TEACHER, spread), add_users_to_school(dataset, ids, STUDENT, spread),
+        add_users_to_school(dataset, ids, SCHOOL_ADMIN, spread),
         add_students_to_classes(dataset, ids, spread), add_teachers_to_classes(dataset, ids, spread),
     ]
 
 
 def placeholder_ids(dataset: Dataset) -> SeededIds:
-    """Made-up UUIDs (deterministic, the length of real ones) for every entity and both roles."""
+    """Made-up UUIDs (deterministic, the length of real ones) for every entity and every role seeded."""
     def made_up(kind: str, keys) -> dict[str, str]:
         return {k: str(uuid.uuid5(uuid.NAMESPACE_URL, f"ult-plan:{kind}:{k}")) for k in keys}
 
@@ -234,5 +245,5 @@ def placeholder_ids(dataset: Dataset) -> SeededIds:
         organizations=made_up("organization", [o.key for o in dataset.organizations]),
         schools=made_up("school", [s.key for s in dataset.schools]),
         classes=made_up("class", [c.key for c in dataset.classes]),
-        roles=made_up("role", [STUDENT_ROLE, TEACHER_ROLE]),
+        roles=made_up("role", list(ROLES.values())),
     )

@@ -32,8 +32,8 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from ult_pipeline.seeding import plan
-from ult_pipeline.seeding.dataset import STUDENT, TEACHER, Dataset
-from ult_pipeline.seeding.plan import STUDENT_ROLE, TEACHER_ROLE, SeededIds, StagePlan
+from ult_pipeline.seeding.dataset import ORG_ADMIN, SCHOOL_ADMIN, STUDENT, TEACHER, Dataset
+from ult_pipeline.seeding.plan import ORG_ADMIN_ROLE, SCHOOL_ADMIN_ROLE, STUDENT_ROLE, TEACHER_ROLE, SeededIds, StagePlan
 from ult_pipeline.target_api.client import (
     GraphQLCallError,
     GraphQLClient,
@@ -42,7 +42,7 @@ from ult_pipeline.target_api.client import (
     element_errors,
 )
 
-__all__ = ["STUDENT_ROLE", "TEACHER_ROLE", "SeededIds", "SeedResult", "Seeder", "SeedingError", "StageTiming"]
+__all__ = ["ORG_ADMIN_ROLE", "SCHOOL_ADMIN_ROLE", "STUDENT_ROLE", "TEACHER_ROLE", "SeededIds", "SeedResult", "Seeder", "SeedingError", "StageTiming"]
 
 DUPLICATE_CHILD = "ERR_DUPLICATE_CHILD_ENTITY"
 # Sends of one call whose answers were all lost before seeding gives up.
@@ -234,7 +234,7 @@ class Seeder:
         calls_before = self.client.calls
         self._stages = []
         ids = SeededIds(roles=system_role_ids(self.client))
-        missing = {STUDENT_ROLE, TEACHER_ROLE} - ids.roles.keys()
+        missing = {STUDENT_ROLE, TEACHER_ROLE, ORG_ADMIN_ROLE, SCHOOL_ADMIN_ROLE} - ids.roles.keys()
         if missing:
             raise SeedingError(f"the service has no system role(s) {sorted(missing)}; is its system data in place?")
 
@@ -253,12 +253,17 @@ class Seeder:
             "classes": ((), lambda: self._create_classes(dataset, ids)),
             "org_teachers": ((), lambda: self._run(plan.add_users_to_organization(dataset, ids, TEACHER, spread))),
             "org_students": ((), lambda: self._run(plan.add_users_to_organization(dataset, ids, STUDENT, spread))),
+            "org_org_admins": ((), lambda: self._run(plan.add_users_to_organization(dataset, ids, ORG_ADMIN, spread))),
+            "org_school_admins": ((), lambda: self._run(
+                plan.add_users_to_organization(dataset, ids, SCHOOL_ADMIN, spread))),
             "school_classes": (("schools", "classes"),
                                lambda: self._run(plan.add_classes_to_schools(dataset, ids, spread))),
             "school_teachers": (("schools", "org_teachers"),
                                 lambda: self._run(plan.add_users_to_school(dataset, ids, TEACHER, spread))),
             "school_students": (("schools", "org_students"),
                                 lambda: self._run(plan.add_users_to_school(dataset, ids, STUDENT, spread))),
+            "school_school_admins": (("schools", "org_school_admins"),
+                                     lambda: self._run(plan.add_users_to_school(dataset, ids, SCHOOL_ADMIN, spread))),
             "class_students": (("classes", "org_students"),
                                lambda: self._run(plan.add_students_to_classes(dataset, ids, spread))),
             "class_teachers": (("classes", "org_teachers", "class_students"),
@@ -403,11 +408,15 @@ def read_counts(client: GraphQLClient, dataset: Dataset, ids: SeededIds, *, whol
 
     Counted through the API rather than in SQL: it needs only the API key the seeder already
     has, so it works for every target (a DSN is not always given, e.g. `--no-wipe`) and the
-    check sees what the load test will see. Costs about 2 + organizations + schools +
-    classes/50 calls (large: ~120).
+    check sees what the load test will see. Costs about 3 + 2 x organizations + schools +
+    classes/50 calls (large: ~130).
 
-    ``whole_target`` (after a wipe): users, organizations, schools, classes, teachers and
-    students are the target's totals (unfiltered connections), so duplicates and strays from
+    ``organization_admins`` and ``school_admins``: users holding the Organization Admin role
+    (owners included) and the School Admin role on an organization membership, counted by the
+    same documents as teachers and students, asked with the admin roles' ids.
+
+    ``whole_target`` (after a wipe): users, organizations, schools, classes, teachers,
+    students and both admins are the target's totals (unfiltered connections), so duplicates and strays from
     a call sent twice, or from earlier data, make the counts differ. Otherwise (seeded beside
     existing data, `--no-wipe`), they are summed over the dataset's organizations, and users
     are those whose email carries the dataset's namespace: a user created twice is counted
@@ -417,15 +426,20 @@ def read_counts(client: GraphQLClient, dataset: Dataset, ids: SeededIds, *, whol
     (members of each organization), school_memberships and school_classes (per school),
     class_students and class_teachers (roster sizes of each class, 50 classes per call).
     """
-    counts = {k: 0 for k in ("organizations", "schools", "classes", "teachers", "students", "users",
-                             "organization_memberships", "school_memberships", "school_classes",
-                             "class_students", "class_teachers")}
+    counts = {k: 0 for k in ("organizations", "schools", "classes", "teachers", "students", "organization_admins",
+                             "school_admins", "users", "organization_memberships", "school_memberships",
+                             "school_classes", "class_students", "class_teachers")}
     roles = {"studentRoleId": ids.roles[STUDENT_ROLE], "teacherRoleId": ids.roles[TEACHER_ROLE]}
+    # The documents count the users of two roles, named students and teachers: asked again with these.
+    admin_roles = {"studentRoleId": ids.roles[ORG_ADMIN_ROLE], "teacherRoleId": ids.roles[SCHOOL_ADMIN_ROLE]}
     for org in dataset.organizations:
         data = client.call("seededCounts", {"organizationId": ids.organizations[org.key], **roles})
         for name in ("organizations", "schools", "classes", "teachers", "students"):
             counts[name] += data[name]["totalCount"]
         counts["organization_memberships"] += data["users"]["totalCount"]
+        admins = client.call("seededCounts", {"organizationId": ids.organizations[org.key], **admin_roles})
+        counts["organization_admins"] += admins["students"]["totalCount"]
+        counts["school_admins"] += admins["teachers"]["totalCount"]
         cursor: str | None = None
         while True:
             page = client.call("classRosterCounts", {"organizationId": ids.organizations[org.key], "cursor": cursor})
@@ -445,6 +459,9 @@ def read_counts(client: GraphQLClient, dataset: Dataset, ids: SeededIds, *, whol
         data = client.call("targetTotals", roles)
         for name in ("organizations", "schools", "classes", "teachers", "students", "users"):
             counts[name] = data[name]["totalCount"]
+        admins = client.call("targetTotals", admin_roles)
+        counts["organization_admins"] = admins["students"]["totalCount"]
+        counts["school_admins"] = admins["teachers"]["totalCount"]
     else:
         data = client.call("usersWithEmailContaining", {"marker": dataset.email_marker})
         counts["users"] = data["usersConnection"]["totalCount"]

@@ -63,7 +63,7 @@ def test_a_lost_answer_of_a_call_that_landed_gives_the_exact_dataset(
     assert fault.injected == 1  # the fault did happen
     assert prepared.counts_scope == "whole_target"
     assert prepared.counts_match, (prepared.expected_counts, prepared.actual_counts)
-    assert user_rows(sandbox.dsn) == (106, 106)
+    assert user_rows(sandbox.dsn) == (110, 110)
     calls = next(stage.calls for stage in prepared.seeding.stages if stage.name == operation)
     if operation.startswith("create"):
         # The lost call was looked up, not resent.
@@ -78,7 +78,7 @@ def test_a_call_that_never_landed_is_sent_again(proxy, sandbox, sandbox_settings
     proxy.inject("createUsers", "refuse")
     prepared = seed_through(proxy, sandbox, sandbox_settings, tmp_path, dataset)
     assert prepared.counts_match, (prepared.expected_counts, prepared.actual_counts)
-    assert user_rows(sandbox.dsn) == (106, 106)
+    assert user_rows(sandbox.dsn) == (110, 110)
     calls = next(stage.calls for stage in prepared.seeding.stages if stage.name == "createUsers")
     assert proxy.operations.count("createUsers") == calls + 1  # one of the calls sent twice
 

@@ -26,8 +26,8 @@ def _fake_ids(dataset):
 def test_every_student_and_teacher_gets_a_verifiable_token(tmp_path):
     dataset = generate(PROFILES["tiny"], 1)
     identities = build_identities(dataset, _fake_ids(dataset), TokenSigner())
-    assert len(identities) == 105
-    assert {i["role"] for i in identities} == {"student", "teacher"}
+    assert len(identities) == 109
+    assert {i["role"] for i in identities} == {"student", "teacher", "org_admin", "school_admin"}
     student = next(i for i in identities if i["role"] == "student")
     claims = jwt.decode(student["token"], DEV_SECRET, algorithms=["HS256"])
     assert claims.pop("exp") - time.time() == pytest.approx(86_400, abs=600)
@@ -37,6 +37,26 @@ def test_every_student_and_teacher_gets_a_verifiable_token(tmp_path):
     path = write_identities(tmp_path / "ids.json", identities, dataset.content_hash())
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert json.loads(path.read_text())["dataset_hash"] == dataset.content_hash()
+
+
+def test_org_and_school_admins_get_tokens_and_their_scope():
+    dataset = generate(PROFILES["standard"], 1)
+    identities = build_identities(dataset, _fake_ids(dataset), TokenSigner())
+    org_admins = [i for i in identities if i["role"] == "org_admin"]
+    school_admins = [i for i in identities if i["role"] == "school_admin"]
+    assert len(org_admins) == 2 and len(school_admins) == 10
+    fields = {"user_id", "role", "email", "organization_id", "school_id", "class_ids", "token"}
+    for identity in org_admins + school_admins:
+        assert set(identity) == fields
+        assert identity["organization_id"] == "org-o0" and identity["class_ids"] == []
+        claims = jwt.decode(identity["token"], DEV_SECRET, algorithms=["HS256"])
+        assert (claims["id"], claims["email"]) == (identity["user_id"], identity["email"])
+    assert all(i["school_id"] is None for i in org_admins)
+    assert sorted(i["school_id"] for i in school_admins) == sorted(f"school-{s.key}" for s in dataset.schools)
+    # The owner has no identity; everyone else has exactly one.
+    owner = _fake_ids(dataset).users[dataset.organizations[0].owner]
+    assert owner not in {i["user_id"] for i in identities}
+    assert len(identities) == len({i["user_id"] for i in identities}) == len(dataset.users) - 1
 
 
 def test_signer_rejects_unknown_algorithms_and_hides_its_key():

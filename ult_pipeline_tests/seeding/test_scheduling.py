@@ -55,7 +55,7 @@ class FakeClient:
     def answer(operation: str, inputs: list[dict]) -> dict:
         new = lambda: str(uuid.uuid4())  # noqa: E731
         if operation == "systemRoles":
-            return {"rolesConnection": {"edges": [{"node": {"id": new(), "name": n}} for n in ("Student", "Teacher")]}}
+            return {"rolesConnection": {"edges": [{"node": {"id": new(), "name": n}} for n in ("Student", "Teacher", "Organization Admin", "School Admin")]}}
         if operation == "createUsers":
             return {operation: {"users": [{"id": new(), "contactInfo": i["contactInfo"]} for i in inputs]}}
         if operation == "createOrganizations":
