@@ -97,3 +97,30 @@ def test_an_element_too_big_for_any_call_is_refused_at_planning():
     huge = [{"schoolId": "s", "classIds": ["x" * 100_000]}]
     with pytest.raises(ValueError, match="more than a whole call"):
         plan.stage("addClassesToSchools", "addClassesToSchools", huge, lambda e: e["schoolId"])
+
+
+def test_admins_get_their_roles_on_their_memberships():
+    dataset = generate(PROFILES["standard"], 2)
+    ids = plan.placeholder_ids(dataset)
+    by_name = {s.name: s for s in plan.plan(dataset, ids)}
+    admin_of = {"Organization Admin": "org_admin", "School Admin": "school_admin"}
+    for role, kind in admin_of.items():
+        elements = [e for c in by_name[f"addUsersToOrganizations[{role}]"].calls for e in c]
+        assert all(e["organizationRoleIds"] == [ids.roles[role]] for e in elements)
+        assert sorted(u for e in elements for u in e["userIds"]) == sorted(
+            ids.users[u.key] for u in dataset.users_with_role(kind))
+    # School admins only are members of a school, with the School Admin role there too.
+    school_elements = [e for c in by_name["addUsersToSchools[School Admin]"].calls for e in c]
+    assert {(e["schoolId"], u) for e in school_elements for u in e["userIds"]} == {
+        (ids.schools[dataset.school_of[u.key]], ids.users[u.key]) for u in dataset.users_with_role("school_admin")}
+    assert all(e["schoolRoleIds"] == [ids.roles["School Admin"]] for e in school_elements)
+    assert "addUsersToSchools[Organization Admin]" not in by_name
+
+
+def test_a_profile_without_admins_plans_no_admin_calls():
+    dataset = generate(DatasetProfile("plain", 1, 2, 2, 5, 100, 0, 0), 1)
+    for spread in (1, 4):
+        stages = {s.name: s for s in plan.plan(dataset, plan.placeholder_ids(dataset), spread)}
+        for name in ("addUsersToOrganizations[Organization Admin]", "addUsersToOrganizations[School Admin]",
+                     "addUsersToSchools[School Admin]"):
+            assert stages[name].calls == [] and stages[name].largest_body == 0

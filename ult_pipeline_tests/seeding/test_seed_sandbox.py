@@ -196,3 +196,23 @@ def test_admin_tokens_are_accepted_and_hold_their_roles(sandbox, sandbox_setting
     teacher = scope_of(sandbox.url, by_role["teacher"][0])
     assert teacher["organizations"] == {by_role["teacher"][0]["organization_id"]: ["Teacher"]}
     assert teacher["allowed"] == dict.fromkeys(PERMISSIONS, False)
+
+
+def test_a_custom_profile_without_admins_seeds_and_counts(sandbox, sandbox_settings, tmp_path):
+    from ult_pipeline.seeding.identities import TokenSigner
+    from ult_pipeline.seeding.profiles import get_profile
+    from ult_pipeline.seeding.run import prepare
+    from ult_pipeline.target_db.wipe import wipe
+
+    profile = get_profile("plain", {"plain": {"organizations": 1, "schools_per_organization": 1, "classes_per_school": 1,
+                                              "teachers_per_organization": 1, "students_per_organization": 3,
+                                              "org_admins_per_organization": 0, "school_admins_per_school": 0}})
+    prepared = prepare(
+        client=GraphQLClient(sandbox.url, api_key=sandbox.api_key), dataset=generate(profile, 1), signer=TokenSigner(),
+        identities_path=tmp_path / "identities.json",
+        wipe=lambda: wipe(sandbox.dsn, "sandbox", restart_service=lambda: manager.restart_service(sandbox_settings)),
+    )
+    assert prepared.counts_match, (prepared.expected_counts, prepared.actual_counts)
+    assert (prepared.actual_counts["organization_admins"], prepared.actual_counts["school_admins"]) == (1, 0)
+    roles = {i["role"] for i in json.loads((tmp_path / "identities.json").read_text())["identities"]}
+    assert roles == {"student", "teacher"}
