@@ -631,3 +631,37 @@ def test_an_organization_admin_changes_roles_in_their_organization_only(svc, org
                       {"input": [role_element(other, kind, other.students[1], [roles["Parent"]])]}, token,
                       "edit_users_40330")
     assert details["orgs"] == other.id
+
+
+# =============================== malformed ids ===============================
+
+
+def _malformed_cases():
+    bad = "not-a-uuid"
+    return [
+        pytest.param(UPDATE_USERS, lambda o, r: [{"id": bad, "givenName": "X"}], id="updateUsers"),
+        *(pytest.param(document, lambda o, r, k=key: [{k: o.id if k == "organizationId" else o.school,
+                                                         "userIds": [o.students[0], bad]}], id=document.split()[1])
+          for document, key in ((REMOVE_USERS_FROM_ORGANIZATIONS, "organizationId"),
+                                (REACTIVATE_USERS_FROM_ORGANIZATIONS, "organizationId"),
+                                (DELETE_USERS_FROM_ORGANIZATIONS, "organizationId"),
+                                (REMOVE_USERS_FROM_SCHOOLS, "schoolId"), (REACTIVATE_USERS_FROM_SCHOOLS, "schoolId"),
+                                (DELETE_USERS_FROM_SCHOOLS, "schoolId"))),
+        *(pytest.param(document, lambda o, r, k=kind: [role_element(o, k, o.students[0], [r["Parent"], bad])],
+                       id=document.split()[1])
+          for (kind, _add), document in ROLE_DOCS.items()),
+    ]
+
+
+@pytest.mark.parametrize("document,elements", _malformed_cases())
+def test_a_malformed_id_is_postgres_refusal_and_nothing_is_written(svc, org, roles, document, elements):
+    before = memberships(svc, org.students[0])
+    errors = svc.errors(document, {"input": elements(org, roles)}, admin=True)
+    assert len(errors) == 1, errors
+    assert errors[0]["message"] == 'invalid input syntax for type uuid: "not-a-uuid"'
+    assert errors[0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    assert memberships(svc, org.students[0]) == before
+
+
+def test_primary_user_alone_is_an_update(svc, org):
+    svc.data(UPDATE_USERS, {"input": [{"id": org.students[0], "primaryUser": True}]}, admin=True)

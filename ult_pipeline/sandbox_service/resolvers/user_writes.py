@@ -2,8 +2,9 @@
 (remove / reactivate / delete users from organizations and schools) and roles on a membership
 (add / remove organization and school roles).
 
-Like the other list-input mutations: outer length, permission, every element validated and every
-bad element reported, then one transaction; any problem writes nothing. Nothing here is idempotent:
+Like the other list-input mutations: outer length, malformed UUIDs (PostgreSQL's message, as the
+real service passes it on), permission, every element validated and every bad element reported,
+then one transaction; any problem writes nothing. Nothing here is idempotent:
 a repeated remove, reactivate, delete, role add or role remove is refused.
 """
 
@@ -19,6 +20,7 @@ from ariadne import MutationType
 from .. import entities as e
 from ..context import context_of
 from ..errors import (
+    DUPLICATE_INPUT_ATTRIBUTE_VALUE,
     INVALID_MAX_LENGTH,
     InputProblem,
     check_input_length,
@@ -29,6 +31,7 @@ from ..errors import (
 )
 from ..filters import as_uuid
 from ..paging import fetch_nodes
+from .class_writes import require_uuids
 from .common import existing_ids, in_input_order, require_permission
 from .membership_input import (
     duplicate_problems,
@@ -44,7 +47,6 @@ INVALID_EMAIL = "ERR_INVALID_EMAIL"
 INVALID_DATE = "ERR_INVALID_DATE"
 INVALID_MIN_LENGTH = "ERR_INVALID_MIN_LENGTH"
 DUPLICATE_ENTITY = "ERR_DUPLICATE_ENTITY"
-DUPLICATE_INPUT_ATTRIBUTE_VALUE = "ERR_DUPLICATE_INPUT_ATTRIBUTE_VALUE"
 CANNOT_APPLY_CHANGE_TO_SELF = "ERR_USER_CANNOT_APPLY_CHANGE_TO_SELF"
 
 EDIT_USERS = "edit_users_40330"
@@ -122,7 +124,7 @@ async def _taken_identity_problems(info: Any, items: list[tuple[int, str, dict]]
     if not items:
         return []
     rows = await context_of(info).db.fetch_all(
-        'SELECT x.i, u.user_id::text AS other FROM "user" u JOIN unnest(%s::int[], %s::uuid[], %s::varchar[], '
+        'SELECT x.i FROM "user" u JOIN unnest(%s::int[], %s::uuid[], %s::varchar[], '
         "%s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[]) AS x(i, id, g, f, m, p, n) "
         "ON u.given_name = x.g AND u.family_name = x.f AND u.user_id <> x.id "
         "AND (u.email = x.m OR u.phone = x.p OR u.username = x.n) WHERE u.status = 'active'",
@@ -145,6 +147,7 @@ async def _taken_identity_problems(info: Any, items: list[tuple[int, str, dict]]
 @mutation.field("updateUsers")
 async def resolve_update_users(_: Any, info: Any, input: list[dict]) -> dict:
     check_input_length(input)
+    require_uuids(item["id"] for item in input)
     # In *any* organization; the targets are not checked (MUTATIONS.md).
     await require_permission(info, EDIT_USERS, None)
     ids = [as_uuid(item["id"]) for item in input]
@@ -167,7 +170,7 @@ async def resolve_update_users(_: Any, info: Any, input: list[dict]) -> dict:
     problems += await _taken_identity_problems(info, merged)
     raise_if_any(sorted(problems, key=lambda p: p.index or 0))
     columns = [
-        [user for user in ids],
+        list(ids),
         *([_email(item.get(name)) if name in ("email", "alternateEmail") else (item.get(name) or None)
            for item in input] for name in USER_COLUMNS),
         [item.get("primaryUser") for item in input],
@@ -239,6 +242,7 @@ async def _memberships(info: Any, parent: Parent, pairs: Iterable[tuple[str, str
 async def _change_status(info: Any, input: list[dict], parent: Parent, permission: str,
                          from_statuses: tuple[str, ...], to_status: str) -> dict:
     check_input_length(input)
+    require_uuids([*(item[parent.key] for item in input), *(u for item in input for u in item["userIds"])])
     parent_problems, parents = await _existing_parents(info, input, parent)
     orgs = await _parent_orgs(info, parent, parents)
     await require_permission(info, permission, [o for o in orgs if o])
@@ -335,6 +339,8 @@ async def _held_roles(info: Any, link: RoleLink, triples: list[tuple[str, str, s
 async def _change_roles(info: Any, input: list[dict], link: RoleLink, *, add: bool) -> dict:
     check_input_length(input)
     parent = link.parent
+    require_uuids([*(item[parent.key] for item in input), *(item["userId"] for item in input),
+                   *(r for item in input for r in item["roleIds"])])
     parent_problems, parents = await _existing_parents(info, input, parent)
     orgs = await _parent_orgs(info, parent, parents)
     await require_permission(info, EDIT_USERS, [o for o in orgs if o])
