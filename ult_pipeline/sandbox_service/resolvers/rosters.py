@@ -6,7 +6,8 @@ Roster writes follow the service's `--roster-writes` knob (knobs.py):
   transaction; concurrent writes to one class take turns and nothing acknowledged is lost.
 - `unlocked`: as 4.5.0, the call reads each class's whole roster, then saves the new list
   (delete the rows not in it, insert the rows of it that are missing) with no lock: parallel
-  writes to one class overwrite one another, and a duplicate key on insert is ERROR_SAVING.
+  writes to one class overwrite one another, and a duplicate key on insert (or a deadlock
+  between racing writers) is ERROR_SAVING.
 """
 
 from __future__ import annotations
@@ -120,7 +121,9 @@ async def _save_roster_lists(conn: psycopg.AsyncConnection, table: str, wanted: 
             added = [(u, c) for c, users in wanted.items() for u in sorted(users - stored[c])]
             await _delete_pairs(conn, table, removed)
             await _insert_pairs(conn, table, added, ignore_existing=False)
-    except psycopg.errors.UniqueViolation as error:
+    except psycopg.Error as error:
+        # A duplicate key (a racing writer inserted the row first), or a deadlock between racing
+        # writers: the real service reports any failed save the same way.
         raise saving_failed(str(error).splitlines()[0]) from None
 
 
@@ -141,12 +144,13 @@ async def _unknown_users(info: Any, items: list[dict], key: str) -> tuple[list[I
     return problems, {u for u in wanted if u and u not in found}
 
 
-def _not_on_roster(items: list[dict], key: str, classes: list[str | None],
+def _not_on_roster(items: list[dict], key: str, classes: list[str | None], active: set[str],
                    rosters: dict[str, set[str]]) -> list[InputProblem]:
+    """ERR_NON_EXISTENT_CHILD_ENTITY for each user not on the roster of an (active) class."""
     return [
         missing_child("User", user, "Class", item.get("classId"), index)
         for index, (item, class_id) in enumerate(zip(items, classes, strict=True))
-        if class_id
+        if class_id in active
         for user in item.get(key) or []
         if as_uuid(user) not in rosters.get(class_id, set())
     ]
@@ -183,7 +187,8 @@ async def write_rosters(info: Any, input: list[dict], roster: Roster, *, adding:
                 parent_column="classClassId", entity="User", parent_entity="Class", parent_key="classId",
             )
         else:
-            problems += _not_on_roster(known, key, classes, rosters)
+            active = await existing_ids(info, "class", "class_id", [c for c in classes if c])
+            problems += _not_on_roster(known, key, classes, active, rosters)
         raise_if_any(reporting_order(problems))
         changes = {
             class_id: set(unique_canonical(item[key]))
