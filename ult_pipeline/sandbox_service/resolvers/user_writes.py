@@ -31,7 +31,7 @@ from ..errors import (
 )
 from ..filters import as_uuid
 from ..paging import fetch_nodes
-from .class_writes import require_uuids
+from .class_writes import reporting_order, require_uuids
 from .common import existing_ids, in_input_order, require_permission
 from .membership_input import (
     duplicate_problems,
@@ -168,7 +168,7 @@ async def resolve_update_users(_: Any, info: Any, input: list[dict]) -> dict:
         if user in stored and not field_problems:
             merged.append((index, user, _merged(stored[user], item)))
     problems += await _taken_identity_problems(info, merged)
-    raise_if_any(sorted(problems, key=lambda p: p.index or 0))
+    raise_if_any(reporting_order(problems))
     columns = [
         list(ids),
         *([_email(item.get(name)) if name in ("email", "alternateEmail") else (item.get(name) or None)
@@ -269,7 +269,7 @@ async def _change_status(info: Any, input: list[dict], parent: Parent, permissio
                                          f"User {user} cannot apply this change to themselves."))
             elif (canonical, parent_id) not in in_state:
                 problems.append(missing_child("User", user, parent.entity.name, item[parent.key], index))
-    raise_if_any(sorted(problems, key=lambda p: p.index or 0))
+    raise_if_any(reporting_order(problems))
     pairs = [(user, parent_id) for _, item, parent_id in checked for user in unique_canonical(item["userIds"])]
     deleted = ", deleted_at = now()" if to_status == "deleted" else ""
     conn = await ctx.db.connection()
@@ -391,7 +391,7 @@ async def _change_roles(info: Any, input: list[dict], link: RoleLink, *, add: bo
                 problems.append(missing_child("Role", role, membership, f"{user}/{parent_id}", index))
             else:
                 changes.append((role, user, parent_id))
-    raise_if_any(sorted(problems, key=lambda p: p.index or 0))
+    raise_if_any(reporting_order(problems))
     columns = [[r for r, _, _ in changes], [u for _, u, _ in changes], [p for _, _, p in changes]]
     target = f'("roleRoleId", "{link.user_column}", "{link.parent_column}")'
     ctx = context_of(info)
