@@ -65,7 +65,10 @@ VARIABLES: dict[str, Variable] = {v.name: v for v in (
     Variable("ULT_LOAD_PROFILE", "default", "load profile"),
     Variable("ULT_LOAD_DURATION", None, "override of the load profile's duration"),
     Variable("ULT_LOAD_RATE", None, "override of the load profile's rate (whole iterations/s)"),
-    Variable("ULT_SCENARIO", None, "override of the load profile's scenario"),
+    Variable("ULT_SCENARIO", None, "override of the load profile's scenario: student_landing, teacher, admin_writes, "
+             "roster_contention or mixed"),
+    Variable("ULT_ADMIN_WRITES_WEIGHT", "0", "mixed: weight of administrators' writes (admin_writes) beside the "
+             "students' 80 and the teachers' 20 (e.g. 10); 0 keeps mixed read-only and comparable with its history"),
     Variable("ULT_CONFIRM_REGRESSIONS", "1", "re-run suspected regressions A,B,A,B (0: off)"),
     # The sandbox and the demo.
     Variable("ULT_SANDBOX_HOME", "~/.ult/sandbox", "the sandbox's state folder"),
@@ -121,6 +124,13 @@ def sensor_interval_s(env: Mapping[str, str]) -> int:
 MAX_SENSOR_BUDGET_S = 55.0
 
 
+def _weight(env: Mapping[str, str], name: str) -> int:
+    value = number(env, name, int)
+    if value is None or value < 0:
+        raise ValueError(f"${name}={setting(env, name)!r} must be a whole number, 0 or more")
+    return value
+
+
 def _budget(env: Mapping[str, str], name: str) -> float:
     value = number(env, name, float)
     if value is None or not 0 < value <= MAX_SENSOR_BUDGET_S:
@@ -148,6 +158,7 @@ class PipelineSettings:
     load_duration: str | None = None
     load_rate: float | None = None
     scenario: str | None = None
+    admin_writes_weight: int = 0
     ecr_repository: str = "user-service"
     sensor_interval_s: int = 1
     confirm_regressions: bool = True
@@ -165,6 +176,7 @@ class PipelineSettings:
             load_duration=setting(env, "ULT_LOAD_DURATION"),
             load_rate=number(env, "ULT_LOAD_RATE", float),
             scenario=setting(env, "ULT_SCENARIO"),
+            admin_writes_weight=_weight(env, "ULT_ADMIN_WRITES_WEIGHT"),
             ecr_repository=setting(env, "ULT_ECR_REPOSITORY"),
             sensor_interval_s=_positive(env, "ULT_SENSOR_INTERVAL_S"),
             confirm_regressions=setting(env, "ULT_CONFIRM_REGRESSIONS") not in ("0", "false", "no"),
@@ -176,6 +188,8 @@ class PipelineSettings:
         k6 = {"load_profile": self.load_profile}
         k6.update({k: v for k, v in {"duration": self.load_duration, "rate": self.load_rate,
                                       "scenario": self.scenario}.items() if v is not None})
+        if self.admin_writes_weight:  # only when asked: a read-only `mixed` keeps its run config
+            k6["admin_writes_weight"] = self.admin_writes_weight
         return {"ops": {
             "seeded_dataset": {"config": {"profile": self.dataset_profile, "seed": self.dataset_seed}},
             "k6_results": {"config": k6},

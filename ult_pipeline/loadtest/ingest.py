@@ -14,13 +14,20 @@ Latencies (p50/p90/p95/p99/max/mean, per operation, `__all__` and per time bucke
 the SUCCESSFUL requests only: a refused connection lasts ~0 ms, and counting it would make a
 broken build look faster. Failed requests count in `count`, `rate` and `error_rate`; their own
 median is `failed_p50`. An operation (or bucket) with no successful request has NaN latencies.
+
+A GraphQL error comes back with HTTP 200 (so k6 counts it as an expected response), but it is a failed
+request here: the suite gives each request the metadata `request` (and requests sent together the tag
+`writer`), shared by its `http_req_*` samples and by its failed `graphql_errors` sample (tagged
+`error_code`); the request with that key counts as failed, in `error_rate` and never as a latency.
+Errors per operation and code (`IngestResult.errors`) and the rows written per write operation (the
+suite's `rows_written` counter, `IngestResult.rows_written`) are summed in the same pass.
 """
 
 from __future__ import annotations
 
 import io
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +51,12 @@ REQUEST_SCHEMA = pa.schema([
     ("failed", pa.bool_()),
 ])
 _USED = ["metric_name", "timestamp", "metric_value", "expected_response", "scenario", "status", "extra_tags"]
+# Read when present (k6 1.1.0 writes both; older or hand-made files may lack them).
+_OPTIONAL = ["error_code", "metadata"]
 _OPERATION = r"(?:^|&)operation=(?P<operation>[^&]*)"
+_REQUEST = r"(?:^|&)request=(?P<request>[^&]*)"
+_WRITER = r"(?:^|&)writer=(?P<writer>[^&]*)"
+GRAPHQL_ERRORS, ROWS_WRITTEN = "graphql_errors", "rows_written"
 
 
 class IngestError(ValueError):
@@ -64,6 +76,11 @@ class IngestResult:
     operations_path: Path
     timeseries_path: Path
     truncated: str | None = None  # why the samples file ended early (its complete rows were read); None: whole
+    # operation -> error code -> failed requests: GraphQL errors by their code, other failures by
+    # `HTTP_<status>` (or k6's own error code when no answer came).
+    errors: dict[str, dict[str, int]] = field(default_factory=dict)
+    # operation -> rows its successful requests created or changed (the suite's `rows_written` counter).
+    rows_written: dict[str, int] = field(default_factory=dict)
 
 
     @property
@@ -173,8 +190,11 @@ def _reader(path: Path, block_size: int, stream=None) -> pacsv.CSVStreamingReade
             stream if stream is not None else _open_samples(path),
             read_options=pacsv.ReadOptions(block_size=block_size),
             convert_options=pacsv.ConvertOptions(
-                include_columns=_USED,
+                include_columns=_USED + _OPTIONAL,
+                include_missing_columns=True,
                 column_types={
+                    "error_code": pa.string(),
+                    "metadata": pa.string(),
                     "metric_name": pa.dictionary(pa.int32(), pa.string()),
                     "timestamp": pa.int64(),
                     "metric_value": pa.float64(),
@@ -222,6 +242,55 @@ def _timestamp_ms(ts: pa.Array) -> pa.Array:
     return ts
 
 
+def _tag(column: pa.Array, pattern: str) -> pa.Array:
+    """The value of one key of a `k=v&k=v` column (extra_tags, metadata); "" where absent."""
+    values = pc.struct_field(pc.extract_regex(pc.fill_null(column, ""), pattern), [0])
+    return pc.fill_null(values, "")
+
+
+def request_keys(table: pa.Table) -> pa.Array:
+    """Per row: the key that ties a request's samples to its `graphql_errors` sample: the metadata
+    `request` and the tag `writer` ("" for a row without `request` metadata: never matched)."""
+    request = _tag(table.column("metadata"), _REQUEST)
+    keys = pc.binary_join_element_wise(request, _tag(table.column("extra_tags"), _WRITER), "#")
+    return pc.if_else(pc.equal(request, ""), "", keys)
+
+
+def operations_of(table: pa.Table) -> pa.Array:
+    """Per row: its `operation` tag ("untagged" where absent)."""
+    op = pc.struct_field(pc.extract_regex(table.column("extra_tags"), _OPERATION), [0])
+    return pc.if_else(pc.is_valid(op), op, "untagged")
+
+
+def metric_rows(csv_path: Path, metrics: tuple[str, ...], *, block_size: int = 16 << 20, report: dict | None = None):
+    """Streams the rows of the named metrics from a k6 CSV output (gzip or plain; a truncated file is
+    read up to its last complete row), as pyarrow tables with the columns of `_USED` and `_OPTIONAL`
+    (missing optional ones as ""). A generator; raises IngestError for a file that is not k6's CSV.
+    When the file is cut, `report["truncated"]` says why once the rows are read."""
+    csv_path = Path(csv_path)
+    if not csv_path.exists():
+        raise IngestError(f"{csv_path}: k6 wrote no samples file")
+    _check_header(csv_path)
+    stream = _open_samples(csv_path)
+    with stream:
+        for batch in _batches(_reader(csv_path, block_size, stream), csv_path):
+            names = batch.column("metric_name").cast(pa.string())
+            mask = pc.is_in(names, value_set=pa.array(list(metrics), pa.string()))
+            rows = pa.Table.from_batches([batch]).filter(mask)
+            if rows.num_rows:
+                for name in _OPTIONAL:
+                    rows = rows.set_column(rows.schema.get_field_index(name), name, pc.fill_null(rows.column(name), ""))
+                yield rows
+    if report is not None:
+        report["truncated"] = getattr(stream, "truncated", None)
+
+
+def _count(into: dict[str, dict[str, int]], operations, codes) -> None:
+    for op, code in zip(operations, codes, strict=True):
+        inner = into.setdefault(op, {})
+        inner[code] = inner.get(code, 0) + 1
+
+
 def ingest(csv_path: Path, out_dir: Path, *, bucket_seconds: int = 10, block_size: int = 16 << 20) -> IngestResult:
     csv_path, out_dir = Path(csv_path), Path(out_dir)
     if not csv_path.exists():
@@ -230,11 +299,17 @@ def ingest(csv_path: Path, out_dir: Path, *, bucket_seconds: int = 10, block_siz
     out_dir.mkdir(parents=True, exist_ok=True)
     requests_path = out_dir / "requests.parquet"
     parts: dict[str, list[np.ndarray]] = {"time": [], "op": [], "duration": [], "failed": []}
+    tables: list[pa.Table] = []
+    keys: list[np.ndarray] = []
+    failure_codes: list[np.ndarray] = []
+    error_keys: set[str] = set()
+    errors: dict[str, dict[str, int]] = {}
+    rows_written: dict[str, int] = {}
     check_ops: list[np.ndarray] = []
     check_values: list[np.ndarray] = []
     iterations = dropped = 0
     stream = _open_samples(csv_path)
-    with stream, pq.ParquetWriter(requests_path, REQUEST_SCHEMA, compression="zstd") as writer:
+    with stream:
         for batch in _batches(_reader(csv_path, block_size, stream), csv_path):
             names = batch.column("metric_name").cast(pa.string())
             is_request = pc.equal(names, "http_req_duration")
@@ -245,8 +320,7 @@ def ingest(csv_path: Path, out_dir: Path, *, bucket_seconds: int = 10, block_siz
 
             req = batch.filter(is_request)
             if req.num_rows:
-                operation = pc.struct_field(pc.extract_regex(req.column("extra_tags"), _OPERATION), [0])
-                operation = pc.if_else(pc.is_valid(operation), operation, "untagged")
+                operation = operations_of(req)
                 status = pc.cast(pc.if_else(pc.equal(req.column("status"), ""), "0", req.column("status")), pa.int32())
                 table = pa.table({
                     "time_ms": _timestamp_ms(req.column("timestamp")),
@@ -256,16 +330,48 @@ def ingest(csv_path: Path, out_dir: Path, *, bucket_seconds: int = 10, block_siz
                     "duration_ms": req.column("metric_value"),
                     "failed": pc.not_equal(req.column("expected_response"), "true"),
                 }, schema=REQUEST_SCHEMA)
-                writer.write_table(table)
+                tables.append(table)
+                keys.append(np.asarray(request_keys(req).to_numpy(zero_copy_only=False), dtype=object))
+                # A request that failed in HTTP: its status, or k6's own code when no answer came.
+                k6_code = pc.fill_null(req.column("error_code"), "")
+                http_code = pc.binary_join_element_wise("HTTP_", pc.cast(status, pa.string()), "")
+                code = pc.if_else(pc.and_(pc.equal(status, 0), pc.not_equal(k6_code, "")),
+                                  pc.binary_join_element_wise("K6_", k6_code, ""), http_code)
+                failure_codes.append(np.asarray(code.to_numpy(zero_copy_only=False), dtype=object))
                 parts["time"].append(table.column("time_ms").to_numpy())
                 parts["op"].append(np.asarray(operation.to_numpy(zero_copy_only=False), dtype=object))
                 parts["duration"].append(table.column("duration_ms").to_numpy())
                 parts["failed"].append(table.column("failed").to_numpy(zero_copy_only=False))
             chk = batch.filter(is_check)
             if chk.num_rows:
-                op = pc.struct_field(pc.extract_regex(chk.column("extra_tags"), _OPERATION), [0])
-                check_ops.append(np.asarray(pc.if_else(pc.is_valid(op), op, "untagged").to_numpy(zero_copy_only=False), dtype=object))
+                check_ops.append(np.asarray(operations_of(chk).to_numpy(zero_copy_only=False), dtype=object))
                 check_values.append(chk.column("metric_value").to_numpy())
+            bad = batch.filter(pc.and_(pc.equal(names, GRAPHQL_ERRORS), pc.greater(batch.column("metric_value"), 0)))
+            if bad.num_rows:
+                bad_keys = request_keys(bad).to_pylist()
+                error_keys.update(k for k in bad_keys if k)
+                codes = pc.fill_null(bad.column("error_code"), "").to_pylist()
+                _count(errors, operations_of(bad).to_pylist(), [c or "UNKNOWN" for c in codes])
+            written = batch.filter(pc.equal(names, ROWS_WRITTEN))
+            if written.num_rows:
+                for op, value in zip(operations_of(written).to_pylist(), written.column("metric_value").to_pylist(),
+                                     strict=True):
+                    rows_written[op] = rows_written.get(op, 0) + int(round(value))
+
+    # A request whose GraphQL error came in a later block is found here: its rows are marked failed.
+    all_keys = _concat(keys, object)
+    graphql_failed = (pd.Series(all_keys).isin(error_keys).to_numpy() if error_keys
+                      else np.zeros(len(all_keys), dtype=bool))
+    http_failed = _concat(parts["failed"], bool)
+    _count(errors, _concat(parts["op"], object)[http_failed].tolist(), _concat(failure_codes, object)[http_failed].tolist())
+    parts["failed"] = [http_failed | graphql_failed]
+    with pq.ParquetWriter(requests_path, REQUEST_SCHEMA, compression="zstd") as writer:
+        offset = 0
+        for table in tables:
+            n = table.num_rows
+            failed = pa.array(parts["failed"][0][offset:offset + n], pa.bool_())
+            writer.write_table(table.set_column(table.schema.get_field_index("failed"), "failed", failed))
+            offset += n
 
     frame = pd.DataFrame({
         "time_ms": _concat(parts["time"], np.int64),
@@ -286,7 +392,7 @@ def ingest(csv_path: Path, out_dir: Path, *, bucket_seconds: int = 10, block_siz
         requests=len(frame), operations=operations, timeseries=timeseries, iterations=iterations,
         dropped_iterations=dropped, first_ms=first, last_ms=last, requests_path=requests_path,
         operations_path=operations_path, timeseries_path=timeseries_path,
-        truncated=getattr(stream, "truncated", None),
+        truncated=getattr(stream, "truncated", None), errors=errors, rows_written=rows_written,
     )
 
 

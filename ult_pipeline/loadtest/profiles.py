@@ -9,6 +9,12 @@ from dataclasses import asdict, dataclass, replace
 SCENARIOS = ("student_landing", "teacher", "admin_writes", "roster_contention", "mixed")
 # Scenarios that write to the target (k6/scenarios/admin_writes.js, roster_contention.js).
 WRITE_SCENARIOS = ("admin_writes", "roster_contention")
+# The mutations the write scenarios send (one k6/graphql/<name>.graphql each): their successful requests
+# and rows are a run's data volume (LoadTestResult.writes).
+WRITE_OPERATIONS = (
+    "createClasses", "addClassesToSchools", "addStudentsToClasses", "addTeachersToClasses", "updateClasses",
+    "moveStudentsToClass", "updateUsers", "removeStudentsFromClasses", "deleteClasses",
+)
 # roster_contention: parallel one-student adds per round (k6's ULT_CONTENTION_WRITERS), and its bounds.
 DEFAULT_CONTENTION_WRITERS = 10
 CONTENTION_WRITERS_RANGE = (2, 50)

@@ -6,15 +6,16 @@ import hashlib
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import requests
 
+from ult_pipeline.loadtest import contention as contention_check
 from ult_pipeline.loadtest.ingest import IngestResult, ingest
-from ult_pipeline.loadtest.profiles import LoadProfile
+from ult_pipeline.loadtest.profiles import WRITE_OPERATIONS, LoadProfile
 from ult_pipeline.loadtest.runner import K6_DIR, K6Runner, K6RunResult, k6_version
 
 
@@ -55,6 +56,33 @@ class LoadTestResult:
     ingested: IngestResult
     profile: LoadProfile
     fingerprint: dict
+    # roster_contention only, when run_load_test was given a client to read the rosters back with.
+    contention: contention_check.ContentionResult | None = None
+
+    @property
+    def rows_written(self) -> dict[str, int]:
+        """operation -> rows its successful requests created or changed (the k6 counter `rows_written`):
+        the run's data volume per mutation ({} for a read-only run)."""
+        return dict(sorted(self.ingested.rows_written.items()))
+
+    @property
+    def errors(self) -> dict[str, dict[str, int]]:
+        """operation -> error code -> failed requests (GraphQL error codes, `HTTP_<status>`, `K6_<code>`)."""
+        return {op: dict(sorted(codes.items())) for op, codes in sorted(self.ingested.errors.items())}
+
+    @property
+    def writes(self) -> dict[str, dict[str, int]]:
+        """Per write operation the run sent: `requests`, `acknowledged` (successful requests) and `rows`
+        (rows created or changed); {} for a read-only run."""
+        table = self.operations.set_index("operation")
+        written = self.ingested.rows_written
+        names = [op for op in table.index if op in WRITE_OPERATIONS or op in written]
+        return {
+            op: {"requests": int(table.loc[op, "count"]),
+                 "acknowledged": int(round(table.loc[op, "count"] * (1.0 - table.loc[op, "error_rate"]))),
+                 "rows": int(written.get(op, 0))}
+            for op in sorted(names)
+        }
 
     @property
     def interrupted(self) -> bool:
@@ -118,6 +146,8 @@ class LoadTestResult:
             "target_rate": self.target_rate, "achieved_rate": self.achieved_rate, "seconds": self.seconds,
             "totals": self.totals(),
             "fingerprint": self.fingerprint, "operations": self.operations.to_dict(orient="records"),
+            "errors": self.errors, "rows_written": self.rows_written, "writes": self.writes,
+            "contention": self.contention.to_json() if self.contention is not None else None,
             "window": {"start_ms": self.ingested.first_ms, "end_ms": self.ingested.last_ms},
             "files": {
                 "samples": str(self.k6.samples_path), "summary": str(self.k6.summary_path),
@@ -152,11 +182,20 @@ def run_load_test(
     extra_env: dict[str, str] | None = None,
     log: Callable[[str], None] = lambda _m: None,
     on_interrupt: Callable[[LoadTestResult], None] | None = None,
+    contention_client=None,
 ) -> LoadTestResult:
+    """Runs k6 with `profile`, ingests its samples into `out_dir` and writes `result.json` there.
+
+    For `roster_contention` with a `contention_client` (a target_api GraphQLClient with the API key), the
+    rosters are then read back and compared with the acknowledged adds (`check_contention_run`):
+    `contention.json` in `out_dir`, and `LoadTestResult.contention`.
+    """
     fp = fingerprint(profile=profile, dataset_hash=dataset_hash, target_url=target_url, image=image)
 
     def finish(k6_result: K6RunResult) -> LoadTestResult:
         result = LoadTestResult(k6_result, ingest(k6_result.samples_path, out_dir), profile, fp)
+        if contention_client is not None and profile.scenario == "roster_contention":
+            result = check_contention_run(result, contention_client, log=log)
         (out_dir / "result.json").write_text(
             json.dumps(json_safe(result.to_json()), indent=2, default=str, allow_nan=False))
         return result
@@ -176,3 +215,13 @@ def run_load_test(
     if result.interrupted:  # k6 killed from outside, or its file cut: the caller gets a partial result
         log(result.interrupted_report(out_dir))
     return result
+
+
+def check_contention_run(result: LoadTestResult, client, *, log: Callable[[str], None] = lambda _m: None
+                         ) -> LoadTestResult:
+    """The roster_contention integrity check of a finished run (contention.check_contention on its samples,
+    rosters read through `client`); `contention.json` is written beside the samples. Returns the result
+    with `contention` set, and logs its one line (`lost writes: N of M acknowledged ...`)."""
+    checked = contention_check.check_contention(result.k6.samples_path, client)
+    log(checked.line())
+    return replace(result, contention=checked)

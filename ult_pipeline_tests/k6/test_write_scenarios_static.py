@@ -141,3 +141,11 @@ def test_python_passes_the_write_profiles_whole(with_admins, profile):
         assert options["batchPerHost"] == profile.contention_writers
     if profile.scenario == "mixed":
         assert "admin_writes" in rates
+
+
+def test_python_knows_the_suites_mutations():
+    """LoadTestResult.writes lists these operations: they must be the ones the k6 suite sends."""
+    from ult_pipeline.loadtest.profiles import WRITE_OPERATIONS
+
+    assert sorted(WRITE_OPERATIONS) == sorted(ADMIN_WRITES_OPERATIONS)
+    assert set(CONTENTION_OPERATIONS) <= set(WRITE_OPERATIONS)
