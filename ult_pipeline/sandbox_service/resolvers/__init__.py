@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import class_writes, classes, common, my_user, organizations, roles, rosters, schools, users
+from . import class_writes, classes, common, my_user, organizations, roles, rosters, schools, user_writes, users
 
 
 def bindables() -> list:
@@ -16,4 +16,5 @@ def bindables() -> list:
         *rosters.BINDABLES,
         *roles.BINDABLES,
         *my_user.BINDABLES,
+        *user_writes.BINDABLES,
     ]
