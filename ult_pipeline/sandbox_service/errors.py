@@ -69,10 +69,13 @@ class InternalServerError(GraphQLError):
     """A refusal the real service throws outside its input-error collection: the outer array
     length (its code in `extensions.exception.code`), a malformed UUID, a failed save."""
 
-    def __init__(self, message: str, exception: dict | None = None) -> None:
+    def __init__(self, message: str, exception: dict | None = None, *, compat_errors: list[dict] | None = None) -> None:
         extensions: dict = {"code": INTERNAL_SERVER_ERROR}
         if exception is not None:
             extensions["exception"] = exception
+        if compat_errors:
+            # Not in the real service's answer: the sandbox's older clients read element codes there.
+            extensions["errors"] = compat_errors
         super().__init__(message, extensions=extensions)
 
 
@@ -108,7 +111,7 @@ def check_input_length(items: list, input_name: str = "input") -> None:
         problem = InputProblem(INVALID_ARRAY_MIN_LENGTH, f"{input_name} must contain at least 1 element.", "", input_name)
     else:
         return
-    raise InternalServerError(problem.message, asdict(problem))
+    raise InternalServerError(problem.message, asdict(problem), compat_errors=[asdict(problem)])
 
 
 def duplicates(items: list[dict], key: str, entity: str) -> list[InputProblem]:
