@@ -1,4 +1,5 @@
-"""createSchools and createClasses: one shape, entities that belong to an organization."""
+"""createSchools: entities that belong to an organization (createClasses, with its own codes and
+shortcodes, is in class_writes.py)."""
 
 from __future__ import annotations
 
