@@ -96,9 +96,10 @@ def final_verdict(build: str, operations: pd.DataFrame, confirmation: str = "not
     }
 
 
-def store_verdict(folder: Path, final: dict) -> Path:
-    """Writes `final` as strict JSON to folder/verdict.json, where the trend report reads it."""
-    path = folder / VERDICT_FILE
+def store_verdict(folder: Path, final: dict, name: str = VERDICT_FILE) -> Path:
+    """Writes `final` as strict JSON to folder/verdict.json (or folder/`name`), where the trend report reads it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
     path.write_text(json.dumps(json_safe(final), indent=2, default=str, allow_nan=False))
     return path
 
@@ -208,11 +209,12 @@ def ab_metadata(final: dict, operations: pd.DataFrame, metrics: list[dict] | Non
     }
 
 
-def no_regression_result(decision: GateDecision) -> dg.AssetCheckResult:
-    """The gate's outcome as the `no_regression` check: ERROR on a confirmed regression, WARN on a
-    suspected one or an inconclusive operation, passed otherwise; the summary is its description."""
+def no_regression_result(decision: GateDecision, check_name: str = NO_REGRESSION) -> dg.AssetCheckResult:
+    """The gate's outcome as the `no_regression` check (or the write test's, `check_name`): ERROR on a
+    confirmed regression, WARN on a suspected one or an inconclusive operation, passed otherwise; the
+    summary is its description."""
     return dg.AssetCheckResult(
-        check_name=NO_REGRESSION, passed=not (decision.fails or decision.warns),
+        check_name=check_name, passed=not (decision.fails or decision.warns),
         severity=dg.AssetCheckSeverity.ERROR if decision.fails else dg.AssetCheckSeverity.WARN,
         metadata={"verdict": decision.verdict, "summary": decision.summary},
         description=decision.summary,

@@ -170,15 +170,16 @@ def pushed_at_of(context: dg.AssetExecutionContext, store: HistoryStore) -> date
 
 
 def record_build(store: HistoryStore, build: str, pushed_at: datetime, result: LoadTestResult,
-                 seeded_dataset: dict) -> None:
-    """The complete run's per-operation rows and summary (totals, data volume, fingerprint) into the store."""
+                 seeded_dataset: dict, extra: Mapping[str, Any] | None = None) -> None:
+    """The complete run's per-operation rows and summary (totals, data volume, fingerprint, and `extra`
+    fields) into the store."""
     totals = result.totals()
     rows = rows_from_operations(build, pushed_at, result.operations.to_dict(orient="records"),
                                 str(result.ingested.requests_path.parent))
     store.record({
         "build": build, "pushed_at": pushed_at, "requests": totals["requests"], "p95_ms": totals["p95_ms"],
         "error_rate": totals["error_rate"], "students": (seeded_dataset.get("counts") or {}).get("students"),
-        "interrupted": result.interrupted, **result.fingerprint,
+        "interrupted": result.interrupted, **result.fingerprint, **(extra or {}),
     }, pd.DataFrame(rows, columns=["build", "pushed_at", "operation", "metric", "value", "samples_path"]))
 
 

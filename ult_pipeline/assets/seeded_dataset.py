@@ -1,6 +1,9 @@
 """`seeded_dataset`: the target's data, wiped and seeded the same way for every build."""
 
 
+from dataclasses import asdict
+from pathlib import Path
+
 import dagster as dg
 from pydantic import Field
 
@@ -15,8 +18,8 @@ from ult_pipeline.resources.target import (
     TokenSignerResource,
 )
 from ult_pipeline.seeding.dataset import generate
-from ult_pipeline.seeding.profiles import get_profile
-from ult_pipeline.seeding.run import prepare
+from ult_pipeline.seeding.profiles import DatasetProfile, get_profile
+from ult_pipeline.seeding.run import PreparedDataset, prepare
 from ult_pipeline.target_db.wipe import TargetCheck
 
 SEEDED_COUNTS_MATCH = "seeded_counts_match"
@@ -30,6 +33,31 @@ class SeededDatasetConfig(dg.Config):
         description="extra profiles: name -> {organizations, schools_per_organization, classes_per_school, "
         "teachers_per_organization, students_per_organization}",
     )
+
+
+def wipe_and_seed(profile: DatasetProfile, seed: int, identities_path: Path, *, target_api: TargetApiResource,
+                  target_db: TargetDatabaseResource, token_signer: TokenSignerResource,
+                  target_deployer: TargetDeployerResource, log) -> tuple[PreparedDataset, tuple[int, float]]:
+    """Wipes the target's database (only once proven to be the one behind the target API), seeds the
+    dataset of `profile` and `seed` through the API, writes the identities file, then refreshes the
+    planner's statistics. Returns what was seeded and (tables analysed, seconds). Used by
+    `seeded_dataset` and by every write test, which each start from freshly seeded data.
+
+    Raises what `seeding.run.prepare` and the wipe raise (a refused wipe changes nothing)."""
+    dataset = generate(profile, seed)
+    client = target_api.client()
+    try:
+        prepared = prepare(
+            client=client, dataset=dataset, signer=token_signer.signer(), identities_path=identities_path,
+            wipe=lambda: target_db.wipe(restart_service=target_deployer.restart, behind=TargetCheck.through(client),
+                                        log=log),
+            concurrency=target_api.concurrency, log=log,
+        )
+    finally:
+        client.close()
+    # Fresh tables have no planner statistics until autovacuum analyses them: without this, whether
+    # it did before or during the load test decided some operations' plans (see target_db.statistics).
+    return prepared, target_db.refresh_statistics()
 
 
 @dg.asset(
@@ -53,21 +81,12 @@ def seeded_dataset(
     results_store: ResultsStoreResource,
 ):
     require_valid_run_config(context)  # every setting of the run, before the wipe
-    dataset = generate(get_profile(config.profile, config.custom_profiles), config.seed)
-    identities_path = results_store.partition_dir(context.partition_key) / "identities.json"
-    client = target_api.client()
-    try:
-        prepared = prepare(
-            client=client, dataset=dataset, signer=token_signer.signer(), identities_path=identities_path,
-            wipe=lambda: target_db.wipe(restart_service=target_deployer.restart, behind=TargetCheck.through(client),
-                                        log=context.log.info),
-            concurrency=target_api.concurrency, log=context.log.info,
-        )
-    finally:
-        client.close()
-    # Fresh tables have no planner statistics until autovacuum analyses them: without this, whether
-    # it did before or during the load test decided some operations' plans (see target_db.statistics).
-    analysed_tables, analyze_seconds = target_db.refresh_statistics()
+    profile = get_profile(config.profile, config.custom_profiles)
+    prepared, (analysed_tables, analyze_seconds) = wipe_and_seed(
+        profile, config.seed, results_store.partition_dir(context.partition_key) / "identities.json",
+        target_api=target_api, target_db=target_db, token_signer=token_signer, target_deployer=target_deployer,
+        log=context.log.info,
+    )
     counts_table = dg.MetadataValue.table(
         records=[
             dg.TableRecord({"entity": k, "expected": prepared.expected_counts[k], "actual": prepared.actual_counts[k]})
@@ -78,7 +97,8 @@ def seeded_dataset(
         ]),
     )
     yield dg.Output(
-        prepared.manifest(),
+        # The profile's definition too: a later step seeds the same data again (the write tests).
+        {**prepared.manifest(), "profile_definition": asdict(profile)},
         metadata={
             **build_entries(context.partition_key, context.run.tags),
             "profile": prepared.profile,

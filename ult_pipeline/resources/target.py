@@ -67,6 +67,11 @@ class TokenSignerResource(dg.ConfigurableResource):
 
 # The history store's folder under the results store's base folder (no partition key is named this).
 HISTORY_FOLDER = "history"
+# The write tests' histories, beside the read test's: each is a history of its own (its builds x
+# operations x metrics, its fingerprints), judged on its own, never mixed with the reads'.
+WRITES_HISTORY_FOLDER = "history-writes"
+CONTENTION_HISTORY_FOLDER = "history-contention"
+HISTORY_FOLDERS = (HISTORY_FOLDER, WRITES_HISTORY_FOLDER, CONTENTION_HISTORY_FOLDER)
 
 
 class ResultsStoreResource(dg.ConfigurableResource):
@@ -90,7 +95,10 @@ class ResultsStoreResource(dg.ConfigurableResource):
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def history_store(self) -> HistoryStore:
-        """The performance history across builds (`<base_dir>/history`): `k6_results` records each
-        complete build, the analysis reads it back."""
-        return HistoryStore(Path(self.base_dir).expanduser() / HISTORY_FOLDER)
+    def history_store(self, folder: str = HISTORY_FOLDER) -> HistoryStore:
+        """A history across builds: the read test's by default (`<base_dir>/history`: `k6_results`
+        records each complete build, the analysis reads it back), or one of the write tests'
+        (`WRITES_HISTORY_FOLDER`, `CONTENTION_HISTORY_FOLDER`)."""
+        if folder not in HISTORY_FOLDERS:
+            raise ValueError(f"unknown history {folder!r}; known: {', '.join(HISTORY_FOLDERS)}")
+        return HistoryStore(Path(self.base_dir).expanduser() / folder)

@@ -53,8 +53,14 @@ class TransportError(RuntimeError):
 
 
 def _codes(error: dict) -> list[str]:
+    """Every code of one GraphQL error: `extensions.code`, the real service's `extensions.exception.code`
+    (e.g. the outer length check's ERR_INVALID_ARRAY_MAX_LENGTH under INTERNAL_SERVER_ERROR), and the
+    per-element codes."""
     ext = error.get("extensions") or {}
     found = [ext["code"]] if ext.get("code") else []
+    outer = (ext.get("exception") or {}).get("code")
+    if isinstance(outer, str) and outer and outer not in found:
+        found.append(outer)
     for inner in ext.get("errors") or (ext.get("exception") or {}).get("errors") or []:
         if isinstance(inner, dict) and inner.get("code"):
             found.append(inner["code"])
@@ -95,6 +101,9 @@ def _describe(error: dict) -> str:
     ext = error.get("extensions") or {}
     inner = ext.get("errors") or (ext.get("exception") or {}).get("errors") or []
     details = ", ".join(f"{i.get('code')}: {i.get('message')}" for i in inner[:3] if isinstance(i, dict))
+    outer = (ext.get("exception") or {}).get("code")
+    if not details and isinstance(outer, str) and outer:
+        details = outer
     return f"{error.get('message')}" + (f" ({details})" if details else "")
 
 

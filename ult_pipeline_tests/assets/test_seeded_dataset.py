@@ -25,7 +25,7 @@ def test_materialize_seeds_verifies_and_records_metadata(pipeline_resources, san
         assert meta["dataset_hash"].startswith("sha256:") and meta["wipe_strategy"] == "recreate"
         assert meta["api_calls"] > 0 and meta["calls_per_second"] > 0
         manifest = result.output_for_node("seeded_dataset")
-        assert len(manifest["ids"]["users"]) == 106
+        assert len(manifest["ids"]["users"]) == 110  # an owner, 2 organization and 2 school admins
         # Secrets never reach metadata, the manifest or the event log.
         identities = json.loads(open(manifest["identities_path"]).read())["identities"]
         logged = json.dumps([str(e) for e in instance.all_logs(result.run_id)]) + json.dumps(manifest) + str(meta)
