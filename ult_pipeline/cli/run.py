@@ -57,12 +57,14 @@ _COLUMNS = ["count", "rate", "error_rate", "p50", "p90", "p95", "p99", "max", "f
               "a lost write prints `lost writes: N of M acknowledged (class ...)` and exits 1.")
 @click.option("--writers", type=click.IntRange(*CONTENTION_WRITERS_RANGE), default=DEFAULT_CONTENTION_WRITERS,
               show_default=True, help="roster_contention: parallel adds per round (ULT_CONTENTION_WRITERS).")
+@click.option("--admin-writes-weight", type=click.IntRange(min=0), default=None,
+              help="mixed: weight of admin_writes beside students 80 and teachers 20 (default 0: read-only).")
 @click.option("--dsn", default=None, envvar="ULT_TARGET_DSN", help="Target database to wipe first (env ULT_TARGET_DSN).")
 @click.option("--environment", default=None, help="Load-test environment the database is marked with.")
 @click.option("--no-wipe", is_flag=True, help="Seed a fresh, uniquely named dataset beside the existing data.")
 @click.pass_context
-def run_command(ctx, target, profile, seed, load_profile, duration, rate, scenario, writers, dsn, environment,
-                no_wipe) -> None:
+def run_command(ctx, target, profile, seed, load_profile, duration, rate, scenario, writers, admin_writes_weight, dsn,
+                environment, no_wipe) -> None:
     """Wipe (guarded), seed, run k6 and print the per-operation table.
 
     Every option is checked before the wipe; the wipe proves the database is the one behind
@@ -90,7 +92,8 @@ def run_command(ctx, target, profile, seed, load_profile, duration, rate, scenar
         if scenario == "roster_contention" and rate is None:
             rate = DEFAULT_CONTENTION_RATE  # rounds per second: each one is a burst of --writers adds
         load = get_load_profile(load_profile).with_overrides(duration=duration, rate=rate, scenario=scenario,
-                                                             contention_writers=writers)
+                                                             contention_writers=writers,
+                                                             admin_writes_weight=admin_writes_weight)
     except ValueError as err:
         raise click.ClickException(str(err)) from None
 

@@ -195,7 +195,13 @@ def run_load_test(
     def finish(k6_result: K6RunResult) -> LoadTestResult:
         result = LoadTestResult(k6_result, ingest(k6_result.samples_path, out_dir), profile, fp)
         if contention_client is not None and profile.scenario == "roster_contention":
-            result = check_contention_run(result, contention_client, log=log)
+            try:
+                result = check_contention_run(result, contention_client, log=log)
+            except Exception as err:
+                if not result.interrupted:
+                    raise
+                # A partial run's results are kept even when the rosters cannot be read (the target died).
+                log(f"roster_contention: the rosters could not be read back: {type(err).__name__}: {err}")
         (out_dir / "result.json").write_text(
             json.dumps(json_safe(result.to_json()), indent=2, default=str, allow_nan=False))
         return result
