@@ -188,7 +188,8 @@ def run_load_test(
 
     For `roster_contention` with a `contention_client` (a target_api GraphQLClient with the API key), the
     rosters are then read back and compared with the acknowledged adds (`check_contention_run`):
-    `contention.json` in `out_dir`, and `LoadTestResult.contention`.
+    `contention.json` in `out_dir`, and `LoadTestResult.contention` (its `line()` for a person: the caller
+    says it, e.g. `ult run` as its last line).
     """
     fp = fingerprint(profile=profile, dataset_hash=dataset_hash, target_url=target_url, image=image)
 
@@ -196,7 +197,7 @@ def run_load_test(
         result = LoadTestResult(k6_result, ingest(k6_result.samples_path, out_dir), profile, fp)
         if contention_client is not None and profile.scenario == "roster_contention":
             try:
-                result = check_contention_run(result, contention_client, log=log)
+                result = check_contention_run(result, contention_client)
             except Exception as err:
                 if not result.interrupted:
                     raise
