@@ -80,12 +80,12 @@ PERMISSIONS: tuple[PermissionInfo, ...] = (
     _p("create_users_40220", "Accounts", "School Admin", "Users", "Create users"),
     _p("edit_users_40330", "Accounts", "School Admin", "Users", "Edit users"),
     _p("delete_users_40440", "Accounts", "Org Admin", "Users", "Delete users from the organization"),
-    _p("delete_users_from_school_40441", "Accounts", "School Admin", "Users", "Delete users from a school"),
+    _p("delete_my_school_users_40441", "Accounts", "School Admin", "Users", "Delete users from a school"),
     _p("send_invitation_40882", "Accounts", "Org Admin", "Users", "Add users to the organization"),
     _p("deactivate_user_40883", "Accounts", "Org Admin", "Users", "Deactivate users of the organization"),
     _p("reactivate_user_40884", "Accounts", "Org Admin", "Users", "Reactivate users of the organization"),
-    _p("deactivate_user_from_school_40885", "Accounts", "School Admin", "Users", "Deactivate users of a school"),
-    _p("reactivate_user_from_school_40886", "Accounts", "School Admin", "Users", "Reactivate users of a school"),
+    _p("deactivate_my_school_user_40885", "Accounts", "School Admin", "Users", "Deactivate users of a school"),
+    _p("reactivate_my_school_user_40886", "Accounts", "School Admin", "Users", "Reactivate users of a school"),
     _p("online_support_60101", "Support", "Student", "Support", "Use online support"),
     _p("use_free_as_recommended_content_for_study_81008", "Library", "Student", "Free Programs", "Study free recommended content"),
 )
@@ -133,7 +133,7 @@ SCHOOL_ADMIN_PERMISSIONS = TEACHER_PERMISSIONS + (
     "add_students_to_class_20225", "add_teachers_to_class_20226", "edit_class_20334",
     "delete_student_from_class_roster_20445", "delete_teacher_from_class_20446",
     "move_students_to_another_class_20335", "move_teachers_to_another_class_20340",
-    "deactivate_user_from_school_40885", "reactivate_user_from_school_40886", "delete_users_from_school_40441",
+    "deactivate_my_school_user_40885", "reactivate_my_school_user_40886", "delete_my_school_users_40441",
     "create_users_40220",
 )
 

@@ -233,20 +233,6 @@ def memberships(svc: Service, user: str) -> dict:
     return {"orgs": orgs, "schools": schools}
 
 
-def lacks(role: str, permission: str) -> bool:
-    return permission not in SYSTEM_ROLES[role]
-
-
-def holds(role: str, permission: str) -> bool:
-    return permission in SYSTEM_ROLES[role]
-
-
-def data_gap(condition: bool, what: str):
-    """A case that fails only while system_data.py (owned elsewhere) lacks or wrongly holds a
-    permission; once the data is fixed the marker is inactive and the case must pass."""
-    return pytest.mark.xfail(condition, reason=f"system_data.py: {what}", strict=True)
-
-
 # =============================== updateUsers ===============================
 
 
@@ -333,7 +319,6 @@ def test_update_users_refused_to_teacher_and_student_even_on_self(svc, org, who)
     assert svc.data(USER_NODE, {"id": caller}, admin=True)["userNode"]["givenName"] != "Me"
 
 
-@data_gap(holds("School Admin", "edit_users_40330"), "School Admin holds edit_users_40330 (MUTATIONS.md: no)")
 def test_update_users_refused_to_a_school_admin(svc, org):
     refused(svc, UPDATE_USERS, {"input": [{"id": org.students[0], "givenName": "No"}]},
             org.token(org.school_admin), "edit_users_40330")
@@ -475,8 +460,8 @@ def _allowed_cases():
         callers = ["owner"] + (["school_admin"] if kind == "school" else [])
         for who in callers:
             role = "Organization Admin" if who == "owner" else "School Admin"
-            cases.append(pytest.param(kind, action, who, marks=data_gap(
-                lacks(role, permission), f"{role} lacks {permission} (MUTATIONS.md: yes)")))
+            assert permission in SYSTEM_ROLES[role], f"system_data.py: {role} lacks {permission} (MUTATIONS.md: yes)"
+            cases.append(pytest.param(kind, action, who))
     return cases
 
 
@@ -614,7 +599,6 @@ def test_roles_refused_to_teacher_and_student(svc, org, roles, kind, add, who):
 
 
 @pytest.mark.parametrize("add", [True, False])
-@data_gap(holds("School Admin", "edit_users_40330"), "School Admin holds edit_users_40330 (MUTATIONS.md: no)")
 def test_organization_roles_refused_to_a_school_admin(svc, org, roles, add):
     element = role_element(org, "org", org.students[1], [roles["Parent"] if add else roles["Student"]])
     refused(svc, ROLE_DOCS[("org", add)], {"input": [element]}, org.token(org.school_admin), "edit_users_40330")
