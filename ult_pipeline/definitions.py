@@ -12,6 +12,7 @@ from ult_pipeline.assets.seeded_dataset import seeded_dataset
 from ult_pipeline.assets.target_deployment import target_deployment
 from ult_pipeline.assets.telemetry_gap import telemetry_gap
 from ult_pipeline.assets.trend_report import trend_report
+from ult_pipeline.assets.write_tests import roster_contention, write_results, write_verdict
 from ult_pipeline.jobs import load_test_job, trend_report_job
 from ult_pipeline.resources.environment import resources_from_env
 from ult_pipeline.sensors.ecr_image_sensor import build_ecr_image_sensor
@@ -26,7 +27,7 @@ def defs() -> dg.Definitions:
     env = dict(os.environ)
     return dg.Definitions(
         assets=[target_deployment, seeded_dataset, k6_results, telemetry_gap, regression_comparison, ab_confirmation,
-                newrelic_export, trend_report],
+                newrelic_export, write_results, write_verdict, roster_contention, trend_report],
         jobs=[load_test_job, trend_report_job],
         sensors=[build_ecr_image_sensor(sensor_interval_s(env)), trend_report_sensor,
                  skipped_checks_sensor],

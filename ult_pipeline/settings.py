@@ -70,6 +70,10 @@ VARIABLES: dict[str, Variable] = {v.name: v for v in (
     Variable("ULT_ADMIN_WRITES_WEIGHT", "0", "mixed: weight of administrators' writes (admin_writes) beside the "
              "students' 80 and the teachers' 20 (e.g. 10); 0 keeps mixed read-only and comparable with its history"),
     Variable("ULT_CONFIRM_REGRESSIONS", "1", "re-run suspected regressions A,B,A,B (0: off)"),
+    Variable("ULT_WRITE_TESTS", None, "write tests run on every build after its read test, comma-separated: "
+             "admin_writes (the administrators' mutations, judged on their own history), roster_contention "
+             "(parallel roster writes; no_lost_writes), or all; unset: none"),
+    Variable("ULT_WRITE_RATE", "2", "admin_writes write test: iterations per second (whole number; 9 mutations each)"),
     # The sandbox and the demo.
     Variable("ULT_SANDBOX_HOME", "~/.ult/sandbox", "the sandbox's state folder"),
     Variable("ULT_SANDBOX_PORT", None, "the sandbox service's port (default 18080, or the running one's)"),
@@ -139,6 +143,24 @@ def _budget(env: Mapping[str, str], name: str) -> float:
     return value
 
 
+# The write tests a build may run (assets.write_tests), in the order they run.
+WRITE_TEST_NAMES = ("admin_writes", "roster_contention")
+
+
+def _write_tests(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    value = (setting(env, name) or "").strip()
+    if value.lower() in ("", "none", "0", "off"):
+        return ()
+    if value.lower() == "all":
+        return WRITE_TEST_NAMES
+    named = [part.strip() for part in value.split(",") if part.strip()]
+    unknown = [n for n in named if n not in WRITE_TEST_NAMES]
+    if unknown:
+        raise ValueError(f"${name}={value!r}: unknown write test(s) {', '.join(unknown)}; known: "
+                         f"{', '.join(WRITE_TEST_NAMES)}, all or none")
+    return tuple(n for n in WRITE_TEST_NAMES if n in named)
+
+
 def _pattern(env: Mapping[str, str], name: str) -> str | None:
     value = setting(env, name)
     if value is None:
@@ -159,6 +181,8 @@ class PipelineSettings:
     load_rate: float | None = None
     scenario: str | None = None
     admin_writes_weight: int = 0
+    write_tests: tuple[str, ...] = ()
+    write_rate: int = 2
     ecr_repository: str = "user-service"
     sensor_interval_s: int = 1
     confirm_regressions: bool = True
@@ -177,6 +201,8 @@ class PipelineSettings:
             load_rate=number(env, "ULT_LOAD_RATE", float),
             scenario=setting(env, "ULT_SCENARIO"),
             admin_writes_weight=_weight(env, "ULT_ADMIN_WRITES_WEIGHT"),
+            write_tests=_write_tests(env, "ULT_WRITE_TESTS"),
+            write_rate=_positive(env, "ULT_WRITE_RATE"),
             ecr_repository=setting(env, "ULT_ECR_REPOSITORY"),
             sensor_interval_s=_positive(env, "ULT_SENSOR_INTERVAL_S"),
             confirm_regressions=setting(env, "ULT_CONFIRM_REGRESSIONS") not in ("0", "false", "no"),
@@ -194,6 +220,11 @@ class PipelineSettings:
             "seeded_dataset": {"config": {"profile": self.dataset_profile, "seed": self.dataset_seed}},
             "k6_results": {"config": k6},
             "ab_confirmation": {"config": {"confirm": self.confirm_regressions}},
+            # The write tests run under the read test's load profile and duration, at their own rate.
+            "write_results": {"config": {
+                "enabled": "admin_writes" in self.write_tests, "load_profile": self.load_profile,
+                "rate": float(self.write_rate), **({"duration": self.load_duration} if self.load_duration else {})}},
+            "roster_contention": {"config": {"enabled": "roster_contention" in self.write_tests}},
         }}
 
 

@@ -58,3 +58,27 @@ def test_a_sensor_interval_below_one_second_is_refused():
     for value in ("0", "-5"):
         with pytest.raises(ValueError, match="ULT_SENSOR_INTERVAL_S.*at least 1"):
             PipelineSettings.from_env({"ULT_SENSOR_INTERVAL_S": value})
+
+
+@pytest.mark.parametrize("value,tests", [
+    (None, ()), ("", ()), ("none", ()), ("all", ("admin_writes", "roster_contention")),
+    ("roster_contention", ("roster_contention",)), (" roster_contention , admin_writes ", ("admin_writes", "roster_contention")),
+])
+def test_write_tests_are_chosen_by_name_and_switch_the_assets_on(value, tests):
+    env = {} if value is None else {"ULT_WRITE_TESTS": value}
+    settings = PipelineSettings.from_env(env)
+    assert settings.write_tests == tests
+    ops = settings.run_config()["ops"]
+    assert ops["write_results"]["config"]["enabled"] == ("admin_writes" in tests)
+    assert ops["roster_contention"]["config"]["enabled"] == ("roster_contention" in tests)
+
+
+def test_an_unknown_write_test_is_refused_naming_the_variable_and_the_known_ones():
+    with pytest.raises(ValueError, match=r"ULT_WRITE_TESTS.*admin_writs.*known: admin_writes, roster_contention"):
+        PipelineSettings.from_env({"ULT_WRITE_TESTS": "admin_writs"})
+
+
+def test_the_write_test_follows_the_read_tests_profile_and_duration_at_its_own_rate():
+    ops = PipelineSettings.from_env({"ULT_WRITE_TESTS": "all", "ULT_LOAD_PROFILE": "short", "ULT_LOAD_DURATION": "45s",
+                                     "ULT_WRITE_RATE": "3"}).run_config()["ops"]
+    assert ops["write_results"]["config"] == {"enabled": True, "load_profile": "short", "rate": 3.0, "duration": "45s"}

@@ -579,6 +579,31 @@ def _builds_table(order: list[str], when: pd.Series, builds: pd.DataFrame, statu
     return table.iloc[::-1].reset_index(drop=True)  # newest first
 
 
+WRITES_HEADERS = {"build": "build", "write_verdict": "write test verdict", "write_summary": "summary",
+                  "requests": "write requests (count)", "p95_ms": "p95, all writes (ms)",
+                  "error_pct": "write error rate (%)", "rows_written": "rows created or changed (count)",
+                  "acknowledged": "roster adds acknowledged (count)", "lost": "lost writes (count)",
+                  "lost_writes": "no_lost_writes"}
+
+
+def _writes_table(writes: pd.DataFrame | None, order: list[str]) -> pd.DataFrame | None:
+    """The write tests per build, newest first (builds in `order` first, in push order reversed)."""
+    if writes is None or not len(writes):
+        return None
+    table = writes.copy()
+    if "error_rate" in table:
+        table["error_pct"] = pd.to_numeric(table["error_rate"], errors="coerce") * 100.0
+    for column in ("requests", "rows_written", "acknowledged", "lost"):
+        if column in table:
+            values = pd.to_numeric(table[column], errors="coerce")
+            table[column] = [None if pd.isna(v) else int(v) for v in values]
+    if "lost" in table:
+        table["lost_writes"] = [None if v is None else ("passed" if v == 0 else "FAILED") for v in table["lost"]]
+    position = {b: i for i, b in enumerate(order)}
+    table["_order"] = table["build"].map(lambda b: position.get(b, -1))
+    return table.sort_values("_order", ascending=False).drop(columns="_order").reset_index(drop=True)
+
+
 def _telemetry_table(telemetry: pd.DataFrame | None) -> pd.DataFrame | None:
     if telemetry is None or not len(telemetry):
         return telemetry
@@ -644,6 +669,7 @@ def write_report(
     builds: pd.DataFrame,
     telemetry: pd.DataFrame | None = None,
     statuses: pd.DataFrame | None = None,
+    writes: pd.DataFrame | None = None,
 ) -> dict:
     """Writes out_dir/trend_report.html (interactive, plotly.js inline: works offline).
 
@@ -652,7 +678,9 @@ def write_report(
     change_points, p95_change_pct and its interval, mdc_pct, p_adjusted, p95_ms). `builds`: one row
     per build (requests, p95_ms, error_rate, students, ...). `telemetry`: per build and operation
     (`telemetry_gap`). `statuses`: `STATUS_COLUMNS` per build (failed and interrupted ones with their
-    reason, also builds absent from the history); default: from the verdicts.
+    reason, also builds absent from the history); default: from the verdicts. `writes`: per build, the
+    write tests (write_verdict, write_summary, requests, p95_ms, error_rate, rows_written;
+    acknowledged and lost roster writes), when they ran.
 
     Returns {"html": path, "seconds": float, "change_points": {operation: [build, ...]},
     "noisy": [build, ...], "failed": int (failed or interrupted builds), "candidate": build or None}.
@@ -752,6 +780,13 @@ at the edge of the axis with their value. Noisy builds: {noisy_html}.</p>
             decimals={"error_pct": 3, "host_factor": 2})}
 <h2>Change points</h2>
 <p id="change-points">{cp_html}</p>
+<h2>Write tests</h2>
+<p class="note">Builds whose write tests ran (each on freshly seeded data): the administrators' journey
+(admin_writes) judged against earlier builds' write runs, the rows it created or changed, and the roster-contention
+run: roster adds the service acknowledged, and how many of them were missing from the roster afterwards (lost
+writes; any lost write fails <code>no_lost_writes</code>).</p>
+{table_html(_writes_table(writes, order), WRITES_HEADERS, "writes-table", decimals={"error_pct": 3},
+            empty="no write test has run yet (ULT_WRITE_TESTS)")}
 <h2>Server-side telemetry against k6</h2>
 {table_html(_telemetry_table(telemetry), TELEMETRY_HEADERS, "telemetry-table")}
 </body></html>

@@ -40,9 +40,11 @@ _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 class K6ResultsConfig(dg.Config):
     load_profile: str = Field(default="default", description="default (22 it/s, 10m) or short")
-    scenario: str | None = Field(default=None, description="student_landing, teacher or mixed")
+    scenario: str | None = Field(default=None, description="student_landing, teacher, admin_writes, roster_contention or mixed")
     rate: float | None = Field(default=None, description="iterations per second")
     duration: str | None = Field(default=None, description="e.g. 60s, 10m")
+    admin_writes_weight: int | None = Field(default=None, description="mixed: weight of administrators' writes "
+                                            "beside students' and teachers' (ULT_ADMIN_WRITES_WEIGHT)")
 
 
 # Columns of the operations table: (name shown, column of `LoadTestResult.operations`, scale, decimals).
@@ -207,7 +209,8 @@ def k6_results(
     results_store: ResultsStoreResource,
 ):
     profile = get_load_profile(config.load_profile).with_overrides(
-        scenario=config.scenario, rate=config.rate, duration=config.duration
+        scenario=config.scenario, rate=config.rate, duration=config.duration,
+        admin_writes_weight=config.admin_writes_weight,
     )
     build = Build.from_run(context.run.tags, context.partition_key)
     image = build.tag if build is not None else tag_of(context.partition_key)

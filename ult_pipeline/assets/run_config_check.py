@@ -31,7 +31,23 @@ def _k6_results(config: Mapping) -> None:
     from ult_pipeline.assets.k6_results import K6ResultsConfig
 
     c = K6ResultsConfig(**config)
-    get_load_profile(c.load_profile).with_overrides(duration=c.duration, rate=c.rate, scenario=c.scenario)
+    get_load_profile(c.load_profile).with_overrides(duration=c.duration, rate=c.rate, scenario=c.scenario,
+                                                    admin_writes_weight=c.admin_writes_weight)
+
+
+def _write_results(config: Mapping) -> None:
+    from ult_pipeline.assets.write_tests import ADMIN_WRITES, WriteTestConfig
+
+    c = WriteTestConfig(**config)
+    get_load_profile(c.load_profile).with_overrides(scenario=ADMIN_WRITES, rate=c.rate, duration=c.duration)
+
+
+def _roster_contention(config: Mapping) -> None:
+    from ult_pipeline.assets.write_tests import ROSTER_CONTENTION, RosterContentionConfig
+
+    c = RosterContentionConfig(**config)
+    get_load_profile("short").with_overrides(scenario=ROSTER_CONTENTION, rate=c.rate, duration=c.duration,
+                                             contention_writers=c.writers)
 
 
 def _regression_comparison(config: Mapping) -> None:
@@ -74,6 +90,9 @@ CHECKS: dict[str, Callable[[Mapping], None]] = {
     "regression_comparison": _regression_comparison,
     "ab_confirmation": _ab_confirmation,
     "telemetry_gap": _telemetry_gap,
+    "write_results": _write_results,
+    "write_verdict": _regression_comparison,
+    "roster_contention": _roster_contention,
 }
 
 

@@ -1,7 +1,8 @@
 """`trend_report`: how performance moves across builds, as one interactive HTML page readable offline.
 
 It reads files only, never Dagster metadata: the history store (every recorded build, interrupted
-ones included), and in each build's folder `verdict.json` (`ab_confirmation`), `telemetry_gap.json`
+ones included) and the write tests' histories, and in each build's folder `verdict.json`
+(`ab_confirmation`), `writes/write_verdict.json` (`write_verdict`), `telemetry_gap.json`
 (`telemetry_gap`) and `k6/result.json` (`loadtest.run`: why a run failed or was cut short). A build
 whose k6 run failed its blocking checks (`k6_results`) is in the history but has no verdict: its
 status says which check and why (`build_status`).
@@ -20,7 +21,13 @@ from ult_pipeline.analysis.report import FAILED, INTERRUPTED, NO_VERDICT, STATUS
 from ult_pipeline.assets.ab_confirmation import VERDICT_FILE
 from ult_pipeline.assets.k6_results import RATE_TOLERANCE
 from ult_pipeline.assets.telemetry_gap import read_gaps
-from ult_pipeline.resources.target import HISTORY_FOLDER, ResultsStoreResource
+from ult_pipeline.assets.write_tests import WRITE_VERDICT_FILE, WRITES_FOLDER
+from ult_pipeline.resources.target import (
+    CONTENTION_HISTORY_FOLDER,
+    HISTORY_FOLDERS,
+    WRITES_HISTORY_FOLDER,
+    ResultsStoreResource,
+)
 
 VERDICT_COLUMNS = ["build", "operation", "verdict", "confidence", "p95_ms", "p95_change_pct", "p95_ci_low_pct",
                    "p95_ci_high_pct", "p95_measured_change_pct", "mdc_pct", "p_adjusted", "noise_cv_pct",
@@ -120,7 +127,7 @@ def statuses_by_build(results_store: ResultsStoreResource) -> pd.DataFrame:
     if base.is_dir():
         for folder in sorted(base.iterdir()):
             result = folder / RESULT_FILE
-            if folder.name in stored_as or folder.name in (HISTORY_FOLDER, REPORT_FOLDER) or not result.is_file():
+            if folder.name in stored_as or folder.name in (*HISTORY_FOLDERS, REPORT_FOLDER) or not result.is_file():
                 continue
             entries[folder.name] = datetime.fromtimestamp(result.stat().st_mtime, UTC)
     rows = []
@@ -132,6 +139,24 @@ def statuses_by_build(results_store: ResultsStoreResource) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=STATUS_COLUMNS)
 
 
+def writes_by_build(results_store: ResultsStoreResource) -> pd.DataFrame:
+    """One row per build whose write tests ran: the admin_writes run's summary in its history
+    (requests, p95_ms, error_rate, rows_written), its verdict (`write_verdict`'s file), and the
+    roster-contention run's acknowledged and lost writes (its history)."""
+    rows: dict[str, dict] = {}
+    for summary in results_store.history_store(WRITES_HISTORY_FOLDER).summaries():
+        build = str(summary["build"])
+        stored = _read_json(results_store.partition_dir(build) / WRITES_FOLDER / WRITE_VERDICT_FILE) or {}
+        rows[build] = {"build": build, "requests": summary.get("requests"), "p95_ms": summary.get("p95_ms"),
+                       "error_rate": summary.get("error_rate"), "rows_written": summary.get("rows_written"),
+                       "write_verdict": stored.get("verdict", ""), "write_summary": stored.get("summary", "")}
+    for summary in results_store.history_store(CONTENTION_HISTORY_FOLDER).summaries():
+        build = str(summary["build"])
+        rows.setdefault(build, {"build": build}).update(acknowledged=summary.get("acknowledged"),
+                                                        lost=summary.get("lost"))
+    return pd.DataFrame(list(rows.values()))
+
+
 def write_trend_report(results_store: ResultsStoreResource) -> dict:
     """Reads the results store and writes `<base_dir>/trend/trend_report.html`; `write_report`'s result
     plus "builds" (count) and "latest" (build, status) of the newest build."""
@@ -139,7 +164,8 @@ def write_trend_report(results_store: ResultsStoreResource) -> dict:
     statuses = statuses_by_build(results_store)
     keys = list(statuses["build"])
     report = write_report(results_store.partition_dir(REPORT_FOLDER), history, verdicts_by_build(results_store, keys),
-                          builds, telemetry_by_build(results_store, keys), statuses=statuses)
+                          builds, telemetry_by_build(results_store, keys), statuses=statuses,
+                          writes=writes_by_build(results_store))
     newest = statuses.sort_values(["pushed_at", "build"]).iloc[-1] if len(statuses) else None
     return {**report, "builds": len(keys),
             "latest": None if newest is None else (str(newest["build"]), str(newest["status"]))}
@@ -147,7 +173,7 @@ def write_trend_report(results_store: ResultsStoreResource) -> dict:
 
 @dg.asset(
     group_name="trends",
-    deps=[dg.AssetDep("ab_confirmation")],
+    deps=[dg.AssetDep("ab_confirmation"), dg.AssetDep("write_verdict"), dg.AssetDep("roster_contention")],
     # Seconds of CPU (every build's analysis, charts), launched when a build's run ends, i.e. while
     # the next build deploys and seeds: in the target's pool it runs between load tests, never beside one.
     pool="load_test_target",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-
 # Fields a profile may leave out (their defaults) or set to 0.
 OPTIONAL_COUNTS = ("org_admins_per_organization", "school_admins_per_school")
 

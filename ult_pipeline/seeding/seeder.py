@@ -33,7 +33,14 @@ from dataclasses import dataclass
 
 from ult_pipeline.seeding import plan
 from ult_pipeline.seeding.dataset import ORG_ADMIN, SCHOOL_ADMIN, STUDENT, TEACHER, Dataset
-from ult_pipeline.seeding.plan import ORG_ADMIN_ROLE, SCHOOL_ADMIN_ROLE, STUDENT_ROLE, TEACHER_ROLE, SeededIds, StagePlan
+from ult_pipeline.seeding.plan import (
+    ORG_ADMIN_ROLE,
+    SCHOOL_ADMIN_ROLE,
+    STUDENT_ROLE,
+    TEACHER_ROLE,
+    SeededIds,
+    StagePlan,
+)
 from ult_pipeline.target_api.client import (
     GraphQLCallError,
     GraphQLClient,

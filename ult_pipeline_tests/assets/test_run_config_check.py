@@ -34,6 +34,11 @@ def test_the_sensors_default_settings_have_no_problem():
     (ops(ab_confirmation={"duration": "soon"}), "ab_confirmation: duration 'soon'"),
     (ops(ab_confirmation={"pairs": 0}), "ab_confirmation: pairs"),
     (ops(telemetry_gap={"min_coverage": 0.0}), "telemetry_gap: coverage bounds"),
+    (ops(write_results={"enabled": True, "rate": 2.5}), "write_results: rate must be a whole number"),
+    (ops(write_results={"duration": "soon"}), "write_results: duration 'soon'"),
+    (ops(roster_contention={"writers": 51}), "roster_contention: writers"),
+    (ops(roster_contention={"rate": 0}), "roster_contention: rate must be a whole number"),
+    (ops(write_verdict={"tolerance_pct": 20.0}), "write_verdict: tolerance_pct (20.0) must not be above"),
 ])
 def test_each_bad_setting_is_named(run_config, problem):
     problems = run_config_problems(run_config)
