@@ -16,6 +16,7 @@ import { Counter } from 'k6/metrics';
 import { settings } from '../lib/env.js';
 import { expectIds, loadOperation, send, sendTogether } from '../lib/graphql.js';
 import { orgAdmins, schoolAdmins } from '../lib/identities.js';
+import { beyondPlan } from '../lib/plan.js';
 import { requireTeams, slice, teams } from '../lib/teams.js';
 import { namePrefix } from './admin_writes.js';
 
@@ -46,6 +47,7 @@ function schoolOf(team) {
 }
 
 export function rosterContention(data) {
+  if (beyondPlan()) return; // the same rounds in every run (lib/plan.js)
   const n = exec.scenario.iterationInTest;
   const writers = settings.contentionWriters;
   const pool = usableTeams();

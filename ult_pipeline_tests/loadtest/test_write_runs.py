@@ -54,20 +54,19 @@ def test_admin_writes_sends_every_mutation_without_errors_and_repeats_exactly(sa
         assert set(counts) == set(ADMIN_WRITES_OPERATIONS), counts
         assert result["totals"]["error_rate"] == 0, result["errors"]
         assert result["errors"] == {}
-        # k6 starts rate x duration iterations (120), and sometimes one more right at the end (121): within 1 %.
         assert abs(result["achieved_rate"] - result["target_rate"]) <= 0.01 * result["target_rate"], result
-        iterations = result["totals"]["iterations"]
-        assert set(counts.values()) == {iterations}  # nine requests per iteration, none skipped
+        # k6 starts rate x duration iterations (120), and sometimes one more right at the very end (121), which
+        # the journey leaves empty (k6/lib/plan.js): every mutation exactly once per planned iteration.
+        planned = 4 * 30
+        assert result["totals"]["iterations"] in (planned, planned + 1)
+        assert set(counts.values()) == {planned}, counts  # nine requests per planned iteration, none skipped
         writes = result["writes"]
-        assert writes["createClasses"]["rows"] == 2 * iterations and writes["addStudentsToClasses"]["rows"] == 4 * iterations
-        assert all(w["acknowledged"] == iterations for w in writes.values())
+        assert writes["createClasses"]["rows"] == 2 * planned and writes["addStudentsToClasses"]["rows"] == 4 * planned
+        assert all(w["acknowledged"] == planned for w in writes.values())
         table = {line.split()[0] for line in proc.stdout.splitlines() if line.strip()}
         assert set(ADMIN_WRITES_OPERATIONS) <= table  # each mutation has its row in the printed table
-    # The same requests per iteration over a fresh dataset: every operation once per iteration in both runs, so
-    # their per-operation counts are equal up to that one iteration k6 may or may not start at the very end.
-    first, second = (_counts(r) for r in runs)
-    (extra,) = {second[op] - first[op] for op in first}
-    assert abs(extra) <= 1 and second == {op: n + extra for op, n in first.items()}
+    # The same requests over a fresh dataset: the same per-operation counts.
+    assert _counts(runs[0]) == _counts(runs[1])
 
 
 def _contention(sandbox_settings, results: Path) -> tuple[subprocess.CompletedProcess, dict, dict]:
