@@ -52,17 +52,21 @@ def sandbox() -> None:
 @click.option("--latency-ms", multiple=True, metavar="OP=MS", help="Add MS ms to every OP request.")
 @click.option("--latency-pct", multiple=True, metavar="OP=PCT", help="Add PCT % to every OP request.")
 @click.option("--no-telemetry", multiple=True, metavar="OP", help="Leave OP out of the service's own telemetry.")
+@click.option("--roster-writes", type=click.Choice(["locked", "unlocked"]), default=None,
+              help="unlocked: roster writes read-modify-write without a lock, losing parallel adds as the real "
+              "service 4.5.0 does (default locked).")
 @click.option("--restart", is_flag=True, help="Restart the service even if it is running.")
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
-def up(home, port, latency_ms, latency_pct, no_telemetry, restart, as_json) -> None:
+def up(home, port, latency_ms, latency_pct, no_telemetry, roster_writes, restart, as_json) -> None:
     """Start the sandbox (idempotent) and print its GraphQL URL."""
     settings = _settings(home=home, port=port)
     knobs = None
-    if latency_ms or latency_pct or no_telemetry:
+    if latency_ms or latency_pct or no_telemetry or roster_writes:
         knobs = ServiceKnobs(
             latency_ms=_parse_pairs(latency_ms, "--latency-ms"),
             latency_pct=_parse_pairs(latency_pct, "--latency-pct"),
             no_telemetry=frozenset(no_telemetry),
+            roster_writes=roster_writes or "locked",
         )
         restart = True
     was_running = manager.status(settings).service_healthy
@@ -118,7 +122,9 @@ def status(home, as_json) -> None:
 @click.option("--latency-ms", multiple=True, metavar="OP=MS", help="The build adds MS ms to every OP request.")
 @click.option("--latency-pct", multiple=True, metavar="OP=PCT", help="The build adds PCT % to every OP request.")
 @click.option("--no-telemetry", multiple=True, metavar="OP", help="The build records no telemetry for OP.")
-def push(home, tag, latency_ms, latency_pct, no_telemetry) -> None:
+@click.option("--roster-writes", type=click.Choice(["locked", "unlocked"]), default="locked", show_default=True,
+              help="unlocked: the build loses parallel roster writes, as the real service 4.5.0 does.")
+def push(home, tag, latency_ms, latency_pct, no_telemetry, roster_writes) -> None:
     """Push an image TAG to the sandbox's ECR; its knobs play a slower or blinder build."""
     from ult_pipeline.sandbox import aws
 
@@ -128,7 +134,7 @@ def push(home, tag, latency_ms, latency_pct, no_telemetry) -> None:
         raise click.ClickException("the sandbox's AWS (moto) is not running: start it with `ult sandbox up`")
     knobs = ServiceKnobs(
         latency_ms=_parse_pairs(latency_ms, "--latency-ms"), latency_pct=_parse_pairs(latency_pct, "--latency-pct"),
-        no_telemetry=frozenset(no_telemetry),
+        no_telemetry=frozenset(no_telemetry), roster_writes=roster_writes,
     )
     pushed = aws.push(int(st.aws_endpoint.rsplit(":", 1)[1]), tag, knobs)
     click.echo(f"pushed {aws.REPOSITORY}:{pushed['tag']} {pushed['digest']}")
