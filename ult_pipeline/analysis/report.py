@@ -593,10 +593,7 @@ def _writes_table(writes: pd.DataFrame | None, order: list[str]) -> pd.DataFrame
     table = writes.copy()
     if "error_rate" in table:
         table["error_pct"] = pd.to_numeric(table["error_rate"], errors="coerce") * 100.0
-    for column in ("requests", "rows_written", "acknowledged", "lost"):
-        if column in table:
-            values = pd.to_numeric(table[column], errors="coerce")
-            table[column] = [None if pd.isna(v) else int(v) for v in values]
+    _whole_numbers(table, ("requests", "rows_written", "acknowledged", "lost"))
     if "lost" in table:
         table["lost_writes"] = [None if v is None else ("passed" if v == 0 else "FAILED") for v in table["lost"]]
     position = {b: i for i, b in enumerate(order)}
@@ -610,11 +607,16 @@ def _telemetry_table(telemetry: pd.DataFrame | None) -> pd.DataFrame | None:
     table = telemetry.replace("", np.nan)
     if "coverage" in table:
         table["coverage_pct"] = pd.to_numeric(table["coverage"], errors="coerce") * 100.0
-    for column in ("k6_count", "server_count", "k6_errors", "server_errors"):
+    _whole_numbers(table, ("k6_count", "server_count", "k6_errors", "server_errors"))
+    return table
+
+
+def _whole_numbers(table: pd.DataFrame, columns: tuple[str, ...]) -> None:
+    """Counts as ints (None where there is no number), in place: a table shows 12, never 12.0 or nan."""
+    for column in columns:
         if column in table:
             values = pd.to_numeric(table[column], errors="coerce")
             table[column] = [None if pd.isna(v) else int(v) for v in values]
-    return table
 
 
 # --- the page ------------------------------------------------------------------------------------

@@ -73,10 +73,12 @@ class RosterContentionConfig(dg.Config):
     writers: int = Field(default=10, ge=2, le=50, description="parallel one-student adds to the round's class")
 
 
-def _fresh_data(context: dg.AssetExecutionContext, seeded_dataset: dict, folder: Path, *, target_api,
-                target_db, token_signer, target_deployer) -> dict:
-    """The build's dataset seeded again after a wipe (the same profile and seed as `seeded_dataset`);
-    returns the new manifest (its identities file under `folder`)."""
+def _fresh_data(context: dg.AssetExecutionContext, test: str, seeded_dataset: dict, results_store, *, target_api,
+                target_db, token_signer, target_deployer) -> tuple[Path, dict]:
+    """The build's dataset seeded again after a wipe (the same profile and seed as `seeded_dataset`) for
+    write test `test`: (its folder under the build's, the new manifest with its identities file there)."""
+    folder = results_store.partition_dir(context.partition_key) / WRITES_FOLDER / test
+    folder.mkdir(parents=True, exist_ok=True)
     profile = DatasetProfile(**seeded_dataset["profile_definition"])
     prepared, _ = wipe_and_seed(profile, int(seeded_dataset["seed"]), folder / "identities.json",
                                 target_api=target_api, target_db=target_db, token_signer=token_signer,
@@ -87,7 +89,7 @@ def _fresh_data(context: dg.AssetExecutionContext, seeded_dataset: dict, folder:
     if prepared.dataset_hash != seeded_dataset["dataset_hash"]:
         raise dg.Failure("the fresh seeding's dataset differs from the read test's "
                          f"({prepared.dataset_hash} vs {seeded_dataset['dataset_hash']})")
-    return prepared.manifest()
+    return folder, prepared.manifest()
 
 
 def _image(context: dg.AssetExecutionContext) -> str:
@@ -129,10 +131,8 @@ def write_results(
         return
     profile = get_load_profile(config.load_profile).with_overrides(
         scenario=ADMIN_WRITES, rate=config.rate, duration=config.duration)
-    folder = results_store.partition_dir(context.partition_key) / WRITES_FOLDER / ADMIN_WRITES
-    folder.mkdir(parents=True, exist_ok=True)
-    manifest = _fresh_data(context, seeded_dataset, folder, target_api=target_api, target_db=target_db,
-                           token_signer=token_signer, target_deployer=target_deployer)
+    folder, manifest = _fresh_data(context, ADMIN_WRITES, seeded_dataset, results_store, target_api=target_api,
+                                   target_db=target_db, token_signer=token_signer, target_deployer=target_deployer)
     result = run_load_test(
         runner=k6_runner.runner(), target_url=target_api.url, identities_path=Path(manifest["identities_path"]),
         profile=profile, out_dir=folder / "k6", dataset_hash=manifest["dataset_hash"], image=_image(context),
@@ -245,10 +245,8 @@ def roster_contention(
         return
     profile = get_load_profile("short").with_overrides(scenario=ROSTER_CONTENTION, rate=config.rate,
                                                         duration=config.duration, contention_writers=config.writers)
-    folder = results_store.partition_dir(context.partition_key) / WRITES_FOLDER / ROSTER_CONTENTION
-    folder.mkdir(parents=True, exist_ok=True)
-    manifest = _fresh_data(context, seeded_dataset, folder, target_api=target_api, target_db=target_db,
-                           token_signer=token_signer, target_deployer=target_deployer)
+    folder, manifest = _fresh_data(context, ROSTER_CONTENTION, seeded_dataset, results_store, target_api=target_api,
+                                   target_db=target_db, token_signer=token_signer, target_deployer=target_deployer)
     client = target_api.client()  # the API key's client reads the rosters back after the run
     try:
         run = run_load_test(
