@@ -82,6 +82,15 @@ export function buildScenarios(s) {
   const selected = selectedJourneys(s);
   const weights = selected.map((j) => j.weight);
   const rates = splitByWeight(s.rate, weights, 1);
+  const total = rates.reduce((a, b) => a + b, 0);
+  if (total !== s.rate) {
+    // A small weight's journey still gets 1 iteration/s: the run would go faster than ULT_RATE.
+    throw new Error(
+      `invalid k6 suite configuration: ULT_SCENARIO=mixed at ULT_RATE=${s.rate} cannot give each of its ` +
+        `${rates.length} journeys at least 1 iteration/s by their weights ${weights.join('/')} (it would run ` +
+        `${total}/s): raise ULT_RATE or set a weight to 0 (see k6/README.md)`,
+    );
+  }
   const preAllocated = splitByWeight(s.preAllocatedVUs, weights, 1);
   const max = splitByWeight(s.maxVUs, weights, 1);
   const scenarios = {};

@@ -595,7 +595,10 @@ def _writes_table(writes: pd.DataFrame | None, order: list[str]) -> pd.DataFrame
         table["error_pct"] = pd.to_numeric(table["error_rate"], errors="coerce") * 100.0
     _whole_numbers(table, ("requests", "rows_written", "acknowledged", "lost"))
     if "lost" in table:
-        table["lost_writes"] = [None if v is None else ("passed" if v == 0 else "FAILED") for v in table["lost"]]
+        acknowledged = table["acknowledged"] if "acknowledged" in table else [None] * len(table)
+        table["lost_writes"] = [None if lost is None else "FAILED" if lost else
+                                "nothing acknowledged" if not acked else "passed"
+                                for lost, acked in zip(table["lost"], acknowledged, strict=True)]
     position = {b: i for i, b in enumerate(order)}
     table["_order"] = table["build"].map(lambda b: position.get(b, -1))
     return table.sort_values("_order", ascending=False).drop(columns="_order").reset_index(drop=True)

@@ -96,6 +96,43 @@ CHECKS: dict[str, Callable[[Mapping], None]] = {
 }
 
 
+# What each organization's data must hold for a write test's k6 journey (k6/scenarios/admin_writes.js
+# NEEDS, roster_contention.js needs(): an organization with an org_admin, and per iteration or round).
+ADMIN_WRITES_STUDENTS = 4
+
+
+def write_test_data_problems(ops: Mapping) -> list[str]:
+    """The switched-on write tests whose journeys the run's dataset profile cannot serve (no
+    administrators, too few students for the contention's writers): found here, before the read test's
+    wipe, not by k6 after the write test's own wipe. [] when they can run (or are off, or the dataset's
+    own config is invalid: `_seeded_dataset` names that)."""
+    from ult_pipeline.assets.seeded_dataset import SeededDatasetConfig
+    from ult_pipeline.assets.write_tests import RosterContentionConfig, WriteTestConfig
+
+    try:
+        seeded = SeededDatasetConfig(**((ops.get("seeded_dataset") or {}).get("config") or {}))
+        profile = get_profile(seeded.profile, seeded.custom_profiles)
+        writes = WriteTestConfig(**((ops.get("write_results") or {}).get("config") or {}))
+        contention = RosterContentionConfig(**((ops.get("roster_contention") or {}).get("config") or {}))
+    except (pydantic.ValidationError, ValueError, TypeError):
+        return []
+    problems = []
+    name = f"dataset profile {profile.name!r}"
+    if (writes.enabled or contention.enabled) and profile.org_admins_per_organization < 1:
+        problems.append(f"{'write_results' if writes.enabled else 'roster_contention'}: the write tests need "
+                        f"organization administrators; {name} has org_admins_per_organization 0")
+    if writes.enabled and profile.school_admins_per_school < 1:
+        problems.append(f"write_results: admin_writes needs a school administrator; {name} has "
+                        "school_admins_per_school 0")
+    if writes.enabled and profile.students_per_organization < ADMIN_WRITES_STUDENTS:
+        problems.append(f"write_results: admin_writes needs {ADMIN_WRITES_STUDENTS} students per organization; "
+                        f"{name} has {profile.students_per_organization}")
+    if contention.enabled and profile.students_per_organization < contention.writers:
+        problems.append(f"roster_contention: {contention.writers} writers need as many students per organization; "
+                        f"{name} has {profile.students_per_organization}")
+    return problems
+
+
 def _one_line(err: Exception) -> str:
     if isinstance(err, pydantic.ValidationError):
         return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
@@ -115,7 +152,7 @@ def run_config_problems(run_config: Mapping | None) -> list[str]:
             check(config)
         except (pydantic.ValidationError, ValueError, TypeError, HistoryError) as err:
             problems.append(f"{asset}: {_one_line(err)}")
-    return problems
+    return problems + write_test_data_problems(ops)
 
 
 def require_valid_run_config(context: dg.AssetExecutionContext) -> None:

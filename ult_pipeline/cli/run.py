@@ -21,6 +21,7 @@ from ult_pipeline.cli.data import (
 from ult_pipeline.loadtest.ingest import IngestError
 from ult_pipeline.loadtest.profiles import (
     CONTENTION_WRITERS_RANGE,
+    DEFAULT_ADMIN_WRITES_RATE,
     DEFAULT_CONTENTION_RATE,
     DEFAULT_CONTENTION_WRITERS,
     LOAD_PROFILES,
@@ -51,7 +52,8 @@ _COLUMNS = ["count", "rate", "error_rate", "p50", "p90", "p95", "p99", "max", "f
               help="Iterations per second, a whole number of at least 1 (default 22): k6's constant-arrival-rate "
               "runs with timeUnit 1s, so a fractional rate such as 2.5 is refused before anything runs.")
 @click.option("--scenario", type=click.Choice(SCENARIOS), default=None,
-              help="Default: student_landing. admin_writes: an administrator's writes (9 mutations per iteration). "
+              help="Default: student_landing. admin_writes: an administrator's writes (9 mutations per iteration, "
+              f"default {DEFAULT_ADMIN_WRITES_RATE} iterations/s). "
               f"roster_contention: per round one new class and --writers parallel one-student adds to it (default "
               f"{DEFAULT_CONTENTION_RATE} rounds/s), then every acknowledged add is looked for on the rosters: "
               "a lost write prints `lost writes: N of M acknowledged (class ...)` and exits 1.")
@@ -91,6 +93,8 @@ def run_command(ctx, target, profile, seed, load_profile, duration, rate, scenar
     try:
         if scenario == "roster_contention" and rate is None:
             rate = DEFAULT_CONTENTION_RATE  # rounds per second: each one is a burst of --writers adds
+        if scenario == "admin_writes" and rate is None:
+            rate = DEFAULT_ADMIN_WRITES_RATE
         load = get_load_profile(load_profile).with_overrides(duration=duration, rate=rate, scenario=scenario,
                                                              contention_writers=writers,
                                                              admin_writes_weight=admin_writes_weight)

@@ -20,6 +20,9 @@ DEFAULT_CONTENTION_WRITERS = 10
 CONTENTION_WRITERS_RANGE = (2, 50)
 # roster_contention's rounds per second when nothing else is asked (`ult run --scenario roster_contention`).
 DEFAULT_CONTENTION_RATE = 2
+# admin_writes' iterations per second when nothing else is asked (`ult run`, the write test): 9 mutations
+# each, one administrator's session; the read journeys' 22/s would be about 200 writes/s.
+DEFAULT_ADMIN_WRITES_RATE = 2
 # Fields added after history was recorded: left out of to_json() at their default, so the fingerprint
 # of a run that does not use them stays what it was (history stays comparable).
 _OPTIONAL_FIELDS = {"admin_writes_weight": 0, "contention_writers": DEFAULT_CONTENTION_WRITERS}
@@ -35,6 +38,19 @@ def duration_seconds(text: str) -> int:
     if h * 3600 + m * 60 + s == 0:
         raise ValueError(f"duration {text!r} is zero: a load test needs at least 1s")
     return h * 3600 + m * 60 + s
+
+
+def split_by_weight(total: int, weights: list[int], minimum: int = 1) -> list[int]:
+    """`total` split into whole parts proportional to `weights` (largest remainder), each part at least
+    `minimum`: how k6/lib/config.js splitByWeight shares `mixed`'s rate among its journeys (the same
+    rule, checked here before anything runs; a test compares both). The parts may add up to more than
+    `total` when a small weight gets the minimum."""
+    exact = [total * w / sum(weights) for w in weights]
+    parts = [math.floor(x) for x in exact]
+    order = sorted(range(len(weights)), key=lambda i: (-(exact[i] - parts[i]), i))
+    for i in order[:total - sum(parts)]:
+        parts[i] += 1
+    return [max(p, minimum) if w > 0 else 0 for p, w in zip(parts, weights, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -69,6 +85,15 @@ class LoadProfile:
         if any(not isinstance(w, int) or w < 0 for w in weights) or sum(weights) == 0:
             raise ValueError("student_weight, teacher_weight and admin_writes_weight must be whole numbers, 0 or "
                              "more, and not all 0")
+        if self.scenario == "mixed":
+            rates = split_by_weight(int(self.rate), [w for w in weights if w > 0])
+            if sum(rates) != int(self.rate):
+                enough = next(r for r in range(int(self.rate), 10 * int(self.rate) + 10)
+                              if sum(split_by_weight(r, [w for w in weights if w > 0])) == r)
+                raise ValueError(
+                    f"mixed at {int(self.rate)} iterations/s cannot give each of its {len(rates)} journeys at least 1 "
+                    f"iteration/s by their weights {'/'.join(str(w) for w in weights if w > 0)} (it would run "
+                    f"{sum(rates)}/s): raise the rate to at least {enough}, or set a weight to 0")
         low, high = CONTENTION_WRITERS_RANGE
         if not isinstance(self.contention_writers, int) or not low <= self.contention_writers <= high:
             raise ValueError(f"contention_writers must be a whole number from {low} to {high}, "

@@ -122,6 +122,8 @@ class LoadTestResult:
             f"interrupted ({self.interrupted_reason}) after {self.seconds:.1f} s of load: {totals['requests']} requests, "
             f"{self.achieved_rate:.2f} of {self.target_rate:g} iterations/s, error rate {totals['error_rate']:.4f}",
             table.to_string(float_format=lambda v: f"{v:.3f}"),
+            # What the contention check found in the rounds that ran: a lost write is a finding even cut short.
+            *([f"{self.contention.line()} (in the rounds before the interruption)"] if self.contention else []),
             f"interrupted; partial results in {out_dir}",
         ])
 

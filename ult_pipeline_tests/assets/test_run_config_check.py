@@ -63,3 +63,30 @@ def test_the_first_assets_refuse_a_run_with_a_bad_setting_before_deploying(pipel
     assert "nothing was deployed or wiped" in failure.step_failure_data.error.message
     assert "k6_results: rate must be a whole number" in failure.step_failure_data.error.message
     assert not result.get_asset_materialization_events()
+
+
+TINY_WITHOUT_ADMINS = {"profile": "mine", "custom_profiles": {"mine": {
+    "organizations": 1, "schools_per_organization": 1, "classes_per_school": 1, "teachers_per_organization": 2,
+    "students_per_organization": 8, "org_admins_per_organization": 0, "school_admins_per_school": 0}}}
+
+
+@pytest.mark.parametrize("run_config, problems", [
+    (ops(seeded_dataset=TINY_WITHOUT_ADMINS, write_results={"enabled": True}),
+     ["write_results: the write tests need organization administrators", "write_results: admin_writes needs a school"]),
+    (ops(seeded_dataset=TINY_WITHOUT_ADMINS, roster_contention={"enabled": True}),
+     ["roster_contention: the write tests need organization administrators",
+      "roster_contention: 10 writers need as many students per organization; dataset profile 'mine' has 8"]),
+    (ops(seeded_dataset={"profile": "few", "custom_profiles": {"few": {
+        "organizations": 1, "schools_per_organization": 1, "classes_per_school": 1, "teachers_per_organization": 1,
+        "students_per_organization": 20}}}, roster_contention={"enabled": True, "writers": 50}),
+     ["roster_contention: 50 writers need as many students per organization; dataset profile 'few' has 20"]),
+])
+def test_a_write_test_its_dataset_cannot_serve_is_refused_before_the_wipe(run_config, problems):
+    found = run_config_problems(run_config)
+    assert len(found) == len(problems) and all(f.startswith(p) for f, p in zip(found, problems, strict=True)), found
+
+
+def test_write_tests_switched_off_ask_nothing_of_the_dataset():
+    assert run_config_problems(ops(seeded_dataset=TINY_WITHOUT_ADMINS)) == []
+    assert run_config_problems(ops(seeded_dataset={"profile": "tiny"}, write_results={"enabled": True},
+                                   roster_contention={"enabled": True})) == []

@@ -33,13 +33,14 @@ ASSETS = [target_deployment, seeded_dataset, k6_results, telemetry_gap, regressi
           write_results, write_verdict, roster_contention]
 
 
-def run_config(writes: bool) -> dict:
+def run_config(writes: bool, contention: bool | None = None) -> dict:
+    contention = writes if contention is None else contention
     return {"ops": {
         "seeded_dataset": {"config": {"profile": "tiny"}},
         "k6_results": {"config": {"load_profile": "short", "rate": 5, "duration": "6s"}},
         "ab_confirmation": {"config": {"confirm": False}},
         "write_results": {"config": {"enabled": writes, "load_profile": "short", "rate": 2, "duration": "15s"}},
-        "roster_contention": {"config": {"enabled": writes, "rate": 1, "duration": "8s", "writers": 12}},
+        "roster_contention": {"config": {"enabled": contention, "rate": 1, "duration": "8s", "writers": 12}},
     }}
 
 
@@ -52,18 +53,26 @@ def metadata(result, asset):
 def writes(pipeline_resources, sandbox_settings, results_base):
     store = ResultsStoreResource(base_dir=str(results_base / "writes"))
     resources = {**pipeline_resources, "results_store": store}
-    builds = [("w1.0.0", ServiceKnobs(), True), ("w1.0.1", ServiceKnobs(roster_writes="unlocked"), True),
-              ("w1.0.2", ServiceKnobs(), False)]
+    # (tag, knobs, admin_writes on, roster_contention on)
+    builds = [("w1.0.0", ServiceKnobs(), True, True), ("w1.0.1", ServiceKnobs(roster_writes="unlocked"), True, True),
+              ("w1.0.2", ServiceKnobs(), False, False), ("w1.0.3", ServiceKnobs(), False, True)]
     results = {}
     with dg.instance_for_test() as instance:
         ecr = pipeline_resources["aws"].client("ecr")
-        for tag, knobs, enabled in builds:
+        for tag, knobs, writes, contention in builds:
             digest = sandbox_aws.push(sandbox_settings.aws_port, tag, knobs)["digest"]
             image = next(im for im in list_images(ecr, sandbox_aws.REPOSITORY) if im.digest == digest)
             instance.add_dynamic_partitions("builds", [image.partition_key])
             result = dg.materialize(ASSETS, partition_key=image.partition_key, instance=instance, resources=resources,
-                                    run_config=run_config(enabled), raise_on_error=False, tags=image.to_run_tags())
-            results[tag] = {"result": result, "partition": image.partition_key}
+                                    run_config=run_config(writes, contention), raise_on_error=False,
+                                    tags=image.to_run_tags())
+            results[tag] = {"result": result, "partition": image.partition_key, "tags": image.to_run_tags()}
+        # The contention test of the lossy build alone, after the last build left its own image deployed.
+        lossy = results["w1.0.1"]
+        results["rerun"] = {"result": dg.materialize(
+            ASSETS, selection=[roster_contention], partition_key=lossy["partition"], instance=instance,
+            resources=resources, run_config={"ops": {"roster_contention": run_config(True)["ops"]["roster_contention"]}},
+            raise_on_error=False, tags=lossy["tags"])}
         report = dg.materialize([trend_report], instance=instance, resources=resources)
         yield results, store, report
     manager.restart_service(sandbox_settings, ServiceKnobs())
@@ -111,6 +120,25 @@ def test_no_lost_writes_passes_when_writes_are_kept_and_fails_naming_the_class_w
     assert "lost" in lost.description and "class " in lost.description
     assert lost.metadata["lost"].value > 0
     assert lost.metadata["classes_with_lost_writes"].value
+
+
+@pytest.mark.slow
+def test_the_contention_test_runs_without_the_write_journey(writes):
+    results, _, _ = writes
+    alone = results["w1.0.3"]["result"]
+    assert alone.success
+    assert not alone.asset_materializations_for_node("write_results")
+    assert alone.asset_materializations_for_node("roster_contention")
+    assert checks_of(alone)[NO_LOST_WRITES].passed
+
+
+@pytest.mark.slow
+def test_a_contention_test_run_alone_deploys_its_build_first(writes):
+    results, _, _ = writes
+    rerun = results["rerun"]["result"]
+    assert not [e.step_key for e in rerun.get_step_failure_events()]
+    # w1.0.3 (locked) was deployed last: a re-run on it would pass; the lossy build's own image loses writes.
+    assert not checks_of(rerun)[NO_LOST_WRITES].passed
 
 
 @pytest.mark.slow
@@ -185,3 +213,32 @@ def test_a_report_without_write_tests_says_how_to_run_them(tmp_path):
     out = write_report(tmp_path, pd.DataFrame(columns=["build", "pushed_at", "operation", "metric", "value"]), None,
                        pd.DataFrame())
     assert "no write test has run yet (ULT_WRITE_TESTS)" in out["html"].read_text()
+
+
+def _contention(acknowledged: dict[str, int], lost: dict[str, int], refused: int = 0):
+    from ult_pipeline.loadtest import contention
+
+    classes = tuple(contention.ClassContention(class_id=c, acknowledged=n, present=n - lost.get(c, 0),
+                                               lost=tuple(f"s{i}" for i in range(lost.get(c, 0))))
+                    for c, n in acknowledged.items())
+    return contention.ContentionResult(classes=classes, write_errors={
+        contention.OPERATION: {"ERROR_SAVING": refused}} if refused else {})
+
+
+def test_no_lost_writes_names_each_lossy_class_with_its_counts():
+    from ult_pipeline.assets.write_tests import lost_writes_result
+
+    check = lost_writes_result(_contention({"c1": 10, "c2": 10}, {"c2": 3}, refused=2))
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert "3 of 20 acknowledged" in check.description and "class c2: 3 of 10" in check.description
+    assert "c1" not in check.description
+    assert check.metadata["classes_with_lost_writes"].value == {"c2": {"acknowledged": 10, "present": 7, "lost": 3}}
+
+
+def test_no_lost_writes_passes_only_when_writes_were_acknowledged_and_kept():
+    from ult_pipeline.assets.write_tests import lost_writes_result
+
+    assert lost_writes_result(_contention({"c1": 10}, {})).passed
+    blind = lost_writes_result(_contention({"c1": 0}, {}, refused=10))
+    assert not blind.passed and blind.severity == dg.AssetCheckSeverity.WARN
+    assert "nothing to check" in blind.description and "10 refused" in blind.description

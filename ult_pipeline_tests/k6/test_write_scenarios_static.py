@@ -149,3 +149,22 @@ def test_python_knows_the_suites_mutations():
 
     assert sorted(WRITE_OPERATIONS) == sorted(ADMIN_WRITES_OPERATIONS)
     assert set(CONTENTION_OPERATIONS) <= set(WRITE_OPERATIONS)
+
+
+@pytest.mark.parametrize("rate, weights", [(22, (80, 20, 10)), (10, (1, 1, 0)), (7, (70, 20, 10)), (40, (1, 2, 3)),
+                                           (6, (80, 20, 10))])
+def test_pythons_split_of_mixed_is_k6s(with_admins, rate, weights):
+    from ult_pipeline.loadtest.profiles import split_by_weight
+
+    student, teacher, writes = weights
+    options = _options(with_admins, ULT_SCENARIO="mixed", ULT_RATE=str(rate), ULT_STUDENT_WEIGHT=str(student),
+                       ULT_TEACHER_WEIGHT=str(teacher), ULT_ADMIN_WRITES_WEIGHT=str(writes))
+    names = [n for n, w in zip(("student_landing", "teacher", "admin_writes"), weights, strict=True) if w > 0]
+    assert [options["scenarios"][n]["rate"] for n in names] == split_by_weight(rate, [w for w in weights if w > 0])
+
+
+def test_mixed_slower_than_one_iteration_per_journey_is_refused_by_python_and_by_k6(with_admins):
+    with pytest.raises(ValueError, match=r"mixed at 3 iterations/s .*it would run 4/s\): raise the rate to at least 6"):
+        LoadProfile(scenario="mixed", rate=3, admin_writes_weight=10)
+    refused = _refused(with_admins, ULT_SCENARIO="mixed", ULT_RATE="3", ULT_ADMIN_WRITES_WEIGHT="10")
+    assert "ULT_RATE=3 cannot give each of its 3 journeys" in refused and "it would run 4/s" in refused
