@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ult_pipeline import processes
@@ -34,6 +34,8 @@ class SandboxStatus:
     aws_endpoint: str
     aws_running: bool
     home: str
+    # The running service's knobs (latency, telemetry, roster writes) as `ServiceKnobs.to_json` gives them.
+    knobs: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         """Every field; `dsn` as is (it may carry a password): for code that connects, not for printing."""
@@ -179,4 +181,5 @@ def status(settings: SandboxSettings) -> SandboxStatus:
         aws_endpoint=aws.endpoint((state.get("aws") or {}).get("port", settings.aws_port)),
         aws_running=_pid_alive((state.get("aws") or {}).get("pid")),
         home=str(settings.home),
+        knobs=service.get("knobs") or {},
     )

@@ -25,3 +25,21 @@ def test_up_refuses_an_unknown_roster_write_mode_before_starting_anything(monkey
     monkeypatch.setattr(sandbox_cli.manager, "up", lambda *a, **k: (_ for _ in ()).throw(AssertionError("started")))
     result = CliRunner().invoke(sandbox_cli.sandbox, ["up", "--home", str(tmp_path), "--roster-writes", "sometimes"])
     assert result.exit_code == 2 and "'sometimes' is not one of 'locked', 'unlocked'" in result.output
+
+
+def test_status_says_when_the_service_plays_a_lossy_build(monkeypatch, tmp_path):
+    from ult_pipeline.sandbox.manager import SandboxStatus
+
+    def status_with(knobs):
+        return SandboxStatus(url="http://127.0.0.1:1/user/", base_url="http://127.0.0.1:1/user", api_key="k",
+                             dsn="postgresql://u:secret@h/db", postgres="embedded", postgres_running=True,
+                             service_pid=1, service_healthy=True, aws_endpoint="http://127.0.0.1:2",
+                             aws_running=True, home=str(tmp_path), knobs=knobs)
+
+    monkeypatch.setattr(sandbox_cli.manager, "status", lambda settings: status_with({"roster_writes": "unlocked"}))
+    result = CliRunner().invoke(sandbox_cli.sandbox, ["status", "--home", str(tmp_path)])
+    assert "knobs: --roster-writes unlocked" in result.output and "secret" not in result.output
+    as_json = CliRunner().invoke(sandbox_cli.sandbox, ["status", "--home", str(tmp_path), "--json"])
+    assert '"roster_writes": "unlocked"' in as_json.output
+    monkeypatch.setattr(sandbox_cli.manager, "status", lambda settings: status_with({}))
+    assert "knobs" not in CliRunner().invoke(sandbox_cli.sandbox, ["status", "--home", str(tmp_path)]).output
