@@ -10,6 +10,11 @@ or why it failed) and a closing line saying whether the demo showed its story (`
 build regressed on its operation and the same-speed rebuild did not. The results folder is served
 over HTTP on the loopback (`ReportServer`), so the UI links to the trend report in one click.
 
+With `--writes` each build also runs the write tests (ULT_WRITE_TESTS=all: `write_results` and
+`write_verdict`, `roster_contention`), and the second same-speed rebuild (LOSSY) is pushed with the
+sandbox's 4.5.0 roster-write race (`roster_writes="unlocked"`): its line says `no_lost_writes FAILED`
+with the counts, the other builds' lines `passed`, and the closing line names it.
+
 The demo's home is its own: it marks a home it creates (`.ult-demo-home`) and at start deletes
 an existing home only when that mark is there, so `--home` can never wipe someone's folder.
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import signal
 import socket
@@ -38,10 +44,16 @@ from ult_pipeline.analysis.history import ALL_OPERATIONS
 from ult_pipeline.assets.ab_confirmation import NO_REGRESSION, VERDICT_FILE
 from ult_pipeline.assets.run_config_check import run_config_problems
 from ult_pipeline.assets.telemetry_gap import COVERS_EVERY_OPERATION, read_gaps
+from ult_pipeline.assets.write_tests import (
+    NO_LOST_WRITES,
+    NO_WRITE_REGRESSION,
+    WRITE_VERDICT_FILE,
+    WRITES_FOLDER,
+)
 from ult_pipeline.build import Build
 from ult_pipeline.demo import dagster_process
 from ult_pipeline.processes import stop_group
-from ult_pipeline.resources.target import ResultsStoreResource
+from ult_pipeline.resources.target import CONTENTION_HISTORY_FOLDER, WRITES_HISTORY_FOLDER, ResultsStoreResource
 from ult_pipeline.sandbox import aws as sandbox_aws
 from ult_pipeline.sandbox import manager
 from ult_pipeline.sandbox.service_process import ServiceKnobs
@@ -53,8 +65,8 @@ from ult_pipeline.settings import PipelineSettings
 
 SLOW_OPERATION = "userNode"
 HOME_MARKER = ".ult-demo-home"
-# The build line shows these checks' findings already (verdict, telemetry gaps).
-_SHOWN_CHECKS = frozenset({NO_REGRESSION, COVERS_EVERY_OPERATION})
+# The build line shows these checks' findings already (verdict, telemetry gaps, the write tests' part).
+_SHOWN_CHECKS = frozenset({NO_REGRESSION, COVERS_EVERY_OPERATION, NO_WRITE_REGRESSION, NO_LOST_WRITES})
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,17 @@ BUILDS = (
     # Its knobs are set once the baseline is measured: see slow_build().
     DemoBuild("v1.1.0", ServiceKnobs(), f"+30 % latency on {SLOW_OPERATION}, its telemetry off"),
 )
+# With --writes: this same-speed rebuild loses parallel roster writes, as the real service 4.5.0 does.
+LOSSY = "v1.0.2"
+LOSSY_WHAT = "rebuild, same speed, loses parallel roster writes (roster writes unlocked, as 4.5.0)"
+
+
+def demo_builds(writes: bool) -> tuple[DemoBuild, ...]:
+    """The builds the demo pushes: BUILDS, and with `writes` LOSSY pushed with the lost-writes knob."""
+    if not writes:
+        return BUILDS
+    return tuple(DemoBuild(b.tag, ServiceKnobs(roster_writes="unlocked"), LOSSY_WHAT) if b.tag == LOSSY else b
+                 for b in BUILDS)
 
 
 def slow_build(build: DemoBuild, baseline_p50_ms: float | None) -> DemoBuild:
@@ -108,6 +131,7 @@ class DemoOptions:
     run_timeout_s: float
     confirm: bool = False  # re-run suspected regressions A,B,A,B (production's default; off: a shorter demo)
     report_port: int = 18380  # the results folder served over HTTP (links from the UI to reports)
+    writes: bool = False  # the write tests on every build, LOSSY losing roster writes (a longer demo)
 
     @property
     def results_dir(self) -> Path:
@@ -135,6 +159,8 @@ def _pipeline_env(settings: SandboxSettings, status, options: DemoOptions) -> di
         "ULT_DATASET_PROFILE": options.dataset_profile, "ULT_LOAD_PROFILE": "default",
         "ULT_LOAD_DURATION": options.duration, "ULT_SENSOR_INTERVAL_S": "1",
         "ULT_CONFIRM_REGRESSIONS": "1" if options.confirm else "0",
+        # Off: the read test alone (ULT_WRITE_TESTS unset would do too, but a user's own setting must not leak in).
+        "ULT_WRITE_TESTS": "all" if options.writes else "none",
         **sandbox_aws.credentials_env(),
     }
 
@@ -227,14 +253,48 @@ def _regressed(verdict: dict) -> list[str]:
     return [] if named == "none" else [op.strip() for op in named.split(",") if op.strip()]
 
 
+def writes_story(contention: dict[str, dict], failures: dict[str, str]) -> tuple[str | None, list[str]]:
+    """The lost-writes part of the closing line: (what was shown or None, why not).
+
+    contention: build tag -> its roster-contention summary (`acknowledged`, `lost`; {} or absent when the
+    test did not run). Shown when LOSSY lost acknowledged writes and no other build lost any."""
+    why: list[str] = []
+    lossy = contention.get(LOSSY) or {}
+    lost, acknowledged = _count(lossy.get("lost")), _count(lossy.get("acknowledged"))
+    if not lossy:
+        if LOSSY not in failures:  # a failed LOSSY is said once, by the read story
+            why.append(f"{LOSSY} has no roster-contention result")
+    elif not lost:
+        why.append(f"{LOSSY} (roster writes unlocked) lost none of its {acknowledged} acknowledged roster writes: "
+                   "the race did not happen this time")
+    others = {tag: summary for tag, summary in contention.items() if tag != LOSSY and summary}
+    for tag, summary in others.items():
+        if _count(summary.get("lost")):
+            why.append(f"{tag} lost {_count(summary.get('lost'))} of {_count(summary.get('acknowledged'))} "
+                       "acknowledged roster writes with its roster writes locked")
+    if not lossy or not lost:
+        return None, why
+    rest = ("" if not others or why else "; the other build lost none" if len(others) == 1
+            else f"; the other {len(others)} builds lost none")
+    return (f"{LOSSY} (roster writes unlocked) lost {lost} of {acknowledged} acknowledged roster writes "
+            f"(no_lost_writes failed){rest}"), why
+
+
+def _count(value) -> int:
+    number = _number(value)
+    return int(number) if number is not None else 0
+
+
 def story(verdicts: dict[str, dict], failures: dict[str, str], operation: str = SLOW_OPERATION,
-          planted_pct: float = SLOWDOWN * 100) -> str:
+          planted_pct: float = SLOWDOWN * 100, contention: dict[str, dict] | None = None) -> str:
     """The closing line: did the demo show what it is meant to show, and if not, why.
 
     verdicts: build tag -> its verdict.json ({} or absent when none was written); failures: build
     tag -> why its run did not succeed (absent for a successful run). Shown when the slowed build
     (SLOWED) regressed on `operation` and the same-speed rebuild (REBUILD) did not. Starts with
-    "story shown:" or "story not shown:".
+    "story shown:" or "story not shown:". With `contention` (the demo's --writes: build tag -> its
+    roster-contention summary) the line also says whether LOSSY lost roster writes and the others none
+    (`writes_story`), and the story is shown only when both parts are.
     """
     slowed, rebuild = verdicts.get(SLOWED) or {}, verdicts.get(REBUILD) or {}
     why: list[str] = []
@@ -260,8 +320,13 @@ def story(verdicts: dict[str, dict], failures: dict[str, str], operation: str = 
     elif str(rebuild.get("verdict", "")).startswith("regressed"):
         why.append(f"{REBUILD}, a rebuild of the same speed, came out {rebuild.get('verdict')} "
                    f"[{', '.join(_regressed(rebuild))}]: a false alarm from this machine's noise")
+    writes_shown = None
+    if contention is not None:
+        writes_shown, writes_why = writes_story(contention, failures)
+        why += writes_why
     if why:
-        return "story not shown: " + "; ".join(why)
+        return "story not shown: " + "; ".join(why) + (f"; the lost writes were shown: {writes_shown}"
+                                                        if writes_shown else "")
     change = _number(_row(slowed, operation).get("p50_change_pct"))
     mdc = _number(_row(slowed, operation).get("mdc_pct"))
     measured = ", ".join(part for part in (f"p50 {change:+.0f} %" if change is not None else "",
@@ -270,7 +335,58 @@ def story(verdicts: dict[str, dict], failures: dict[str, str], operation: str = 
     verdict = str(slowed.get("verdict") or "regressed")  # e.g. "regressed (suspected)"
     return (f"story shown: {SLOWED} {verdict if verdict.startswith('regressed') else 'regressed'} on {operation}"
             + (f" ({measured})" if measured else "") + (f", and on {', '.join(others)}" if others else "")
-            + f"; {REBUILD}, a rebuild of the same speed, did not ({rebuild.get('verdict')})")
+            + f"; {REBUILD}, a rebuild of the same speed, did not ({rebuild.get('verdict')})"
+            + (f"; {writes_shown}" if writes_shown else ""))
+
+
+def lost_writes_detail(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str | None:
+    """The classes `no_lost_writes` named in `run` (`class 05a81013: 5 of 10, ...`, each id cut to its first
+    8 characters), from its failed evaluation's description in the run's event log; None when it did not
+    fail there."""
+    for record in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
+        check = record.dagster_event.asset_check_evaluation_data if record.dagster_event else None
+        if check is None or check.check_name != NO_LOST_WRITES or check.passed:
+            continue
+        named = re.search(r"\((class .*)\)\s*$", (check.description or "").strip())
+        return _UUID.sub(lambda m: m.group(1), named.group(1)) if named else None
+    return None
+
+
+# A class's id on a build line: its first 8 hex digits say which class, the whole id is in the check.
+_UUID = re.compile(r"\b([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.IGNORECASE)
+
+
+def writes_part(write_verdict: dict, writes: dict | None, contention: dict | None,
+                lost_detail: str | None = None) -> str | None:
+    """The write tests' outcome on a build line, from the pipeline's files: `writes: <write verdict>[,
+    N rows written]; no_lost_writes passed (M acknowledged roster writes, none lost)` or `... no_lost_writes
+    FAILED: 17 of 40 acknowledged roster writes lost (class ...)`. None when no write test ran.
+
+    write_verdict: the build's writes/write_verdict.json; writes, contention: its summaries in the write
+    and roster-contention histories; lost_detail: the classes `no_lost_writes` named."""
+    if not (write_verdict or writes or contention):
+        return None
+    if write_verdict:
+        regressed = str(write_verdict.get("regressed_operations") or "none")
+        said = f"writes: {write_verdict.get('verdict')}" + (f" [{regressed}]" if regressed != "none" else "")
+    else:
+        said = "writes: no write verdict"
+    rows = _number((writes or {}).get("rows_written"))
+    if rows is not None:
+        said += f", {rows:.0f} rows written"
+    if not contention:
+        return said + f"; {NO_LOST_WRITES} not run"
+    lost, acknowledged = _count(contention.get("lost")), _count(contention.get("acknowledged"))
+    if lost:
+        return (said + f"; {NO_LOST_WRITES} FAILED: {lost} of {acknowledged} acknowledged roster writes lost"
+                + (f" ({lost_detail})" if lost_detail else ""))
+    return said + f"; {NO_LOST_WRITES} passed ({acknowledged} acknowledged roster writes, none lost)"
+
+
+def read_contention(results_dir: Path, partition: str) -> dict:
+    """The build's summary in the roster-contention history ({} when the test did not run)."""
+    return ResultsStoreResource(base_dir=str(results_dir)).history_store(CONTENTION_HISTORY_FOLDER).summary(
+        partition) or {}
 
 
 def build_line(build: DemoBuild, partition: str, run: dg.DagsterRun | None, instance: dg.DagsterInstance,
@@ -278,16 +394,22 @@ def build_line(build: DemoBuild, partition: str, run: dg.DagsterRun | None, inst
     """One line per build: the run's status and time, why it failed (failed step or check and its
     first error line, from the run's event log); from the files the pipeline wrote in `results_dir`
     (verdict.json, telemetry_gap.json, the history store) its verdict, the smallest change it could
-    have seen, telemetry gaps and totals; then failed checks of a successful run."""
+    have seen, telemetry gaps and totals; the write tests' outcome when they ran (`writes_part`); then
+    failed checks of a successful run."""
     if run is None:
         return f"{build.tag:8} {partition:24} did not finish in time ({build.what})"
     k6 = verdict = gap = {}
+    writes = None
     if results_dir is not None:
         store = ResultsStoreResource(base_dir=str(results_dir))
         folder = store.partition_dir(partition)
         k6 = store.history_store().summary(partition) or {}
         verdict = _read_json(folder / VERDICT_FILE)
         gap = read_gaps(folder) or {}
+        contention = read_contention(results_dir, partition)
+        writes = writes_part(_read_json(folder / WRITES_FOLDER / WRITE_VERDICT_FILE),
+                             store.history_store(WRITES_HISTORY_FOLDER).summary(partition), contention,
+                             lost_writes_detail(instance, run) if _count(contention.get("lost")) else None)
     parts = [f"{build.tag:8} {partition:24} {run.status.value:8} {seconds:4.0f} s"]
     reason = failure_reason(run, instance)
     if reason is not None:  # the reason first: it is what a reader of a failed build looks for
@@ -311,6 +433,8 @@ def build_line(build: DemoBuild, partition: str, run: dg.DagsterRun | None, inst
         p95 = k6.get("p95_ms")
         parts.append(f"{k6.get('requests') or 0} requests, p95 {float('nan') if p95 is None else p95:.1f} ms, "
                      f"errors {k6.get('error_rate') or 0:.2%}")
+    if writes:
+        parts.append(writes)
     if reason is None:  # a successful run's failed non-blocking checks
         parts += run_problems(instance, run, _SHOWN_CHECKS)
     return "  ".join(parts) + f"  ({build.what})"
@@ -409,7 +533,7 @@ def check_options(options: DemoOptions) -> None:
     and the four ports differ; else DemoOptionError (a typo would otherwise skip every tick until
     --run-timeout)."""
     env = {"ULT_DATASET_PROFILE": options.dataset_profile, "ULT_LOAD_PROFILE": "default",
-           "ULT_LOAD_DURATION": options.duration}
+           "ULT_LOAD_DURATION": options.duration, "ULT_WRITE_TESTS": "all" if options.writes else "none"}
     try:
         problems = run_config_problems(PipelineSettings.from_env(env).run_config())
     except ValueError as err:
@@ -464,6 +588,8 @@ def run_demo(options: DemoOptions, echo: Callable[[str], None]) -> int:
     server = ReportServer(results_dir, options.report_port, options.home / "report_server.log")
     failures: dict[str, str] = {}
     verdicts: dict[str, dict] = {}
+    contention: dict[str, dict] = {}
+    builds = demo_builds(options.writes)
     try:
         # Inside the try: a stop while the sandbox starts still stops what had started.
         server.start()
@@ -475,12 +601,13 @@ def run_demo(options: DemoOptions, echo: Callable[[str], None]) -> int:
         ui = f"http://127.0.0.1:{options.ui_port}"
         echo(f"Dagster UI: {ui}   reports: {server.url}")
         echo(f"each build: deploy, seed, {options.duration} of load, analysis; the story: {SLOWED} (slowed) "
-             f"regresses on {SLOW_OPERATION}, {REBUILD} (same speed) does not")
+             f"regresses on {SLOW_OPERATION}, {REBUILD} (same speed) does not"
+             + (f"; then the write tests, {LOSSY} losing parallel roster writes" if options.writes else ""))
         lines = []
         with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
             earlier: list[str] = []
-            for build in BUILDS:
-                if build is BUILDS[-1]:
+            for build in builds:
+                if build is builds[-1]:
                     build = slow_build(build, baseline_p50(results_dir, earlier, SLOW_OPERATION))
                 pushed = sandbox_aws.push(settings.aws_port, build.tag, build.knobs)
                 partition = Build.of(build.tag, pushed["digest"]).key
@@ -493,6 +620,7 @@ def run_demo(options: DemoOptions, echo: Callable[[str], None]) -> int:
                 if reason is not None:
                     failures[build.tag] = reason
                 verdicts[build.tag] = read_verdict(results_dir, partition)
+                contention[build.tag] = read_contention(results_dir, partition)
                 lines.append(line)
                 echo(line)
             # The trend report is rebuilt by its sensor after each successful build, in the target's pool:
@@ -508,7 +636,7 @@ def run_demo(options: DemoOptions, echo: Callable[[str], None]) -> int:
         echo(f"trend report: {options.trend_report_url}  ({results_dir / 'trend' / 'trend_report.html'})")
         for line in lines:
             echo("  " + line)
-        echo(story(verdicts, failures))
+        echo(story(verdicts, failures, contention=contention if options.writes else None))
         if options.keep_running:
             echo("running until Ctrl-C")
             while proc.poll() is None:

@@ -38,15 +38,15 @@ pytestmark = pytest.mark.timeout(2400)
 
 
 class Demo:
-    def __init__(self):
+    # --confirm: suspected regressions are re-run A,B,A,B, as in production.
+    def __init__(self, options: tuple[str, ...] = ("--confirm", "--keep-running")):
         self.home = Path(tempfile.mkdtemp(prefix="ult-demo-"))
         self.ui_port, self.service_port, self.aws_port = free_port(), free_port(), free_port()
         self.report_port = free_port()
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
-            # --confirm: suspected regressions are re-run A,B,A,B, as in production.
-            [sys.executable, "-m", "ult_pipeline.cli", "demo", "--duration", "30s", "--profile", "tiny", "--confirm",
-             "--keep-running", "--home", str(self.home), "--ui-port", str(self.ui_port),
+            [sys.executable, "-m", "ult_pipeline.cli", "demo", "--duration", "30s", "--profile", "tiny", *options,
+             "--home", str(self.home), "--ui-port", str(self.ui_port),
              "--service-port", str(self.service_port), "--aws-port", str(self.aws_port),
              "--report-port", str(self.report_port), "--run-timeout", "600"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,

@@ -18,9 +18,11 @@ import requests
 from ult_pipeline.analysis.history import rows_from_operations
 from ult_pipeline.assets.ab_confirmation import NO_REGRESSION, VERDICT_FILE
 from ult_pipeline.assets.telemetry_gap import store_gaps
+from ult_pipeline.assets.write_tests import NO_LOST_WRITES, WRITE_VERDICT_FILE, WRITES_FOLDER
 from ult_pipeline.demo.run import (
     BUILDS,
     HOME_MARKER,
+    LOSSY,
     DemoHomeError,
     DemoOptions,
     DemoPortError,
@@ -29,12 +31,15 @@ from ult_pipeline.demo.run import (
     baseline_p50,
     build_line,
     check_ports_free,
+    demo_builds,
     failure_reason,
     prepare_home,
     smallest_change,
     story,
+    writes_part,
 )
-from ult_pipeline.resources.target import ResultsStoreResource
+from ult_pipeline.resources.target import CONTENTION_HISTORY_FOLDER, WRITES_HISTORY_FOLDER, ResultsStoreResource
+from ult_pipeline.sandbox.service_process import ServiceKnobs
 from ult_pipeline_tests.conftest import free_port
 
 
@@ -294,3 +299,113 @@ def test_ult_demo_refuses_a_taken_port_in_one_line_before_anything_starts(tmp_pa
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert f"port {port} (--report-port) is taken" in err
     assert not home.exists()  # nothing made, nothing started
+
+
+# --- `ult demo --writes` -----------------------------------------------------------------------------
+
+def test_with_writes_the_rebuild_v1_0_2_is_pushed_losing_roster_writes_and_the_rest_is_the_same(tmp_path):
+    assert demo_builds(False) == BUILDS
+    lossy = demo_builds(True)
+    assert [b.tag for b in lossy] == [b.tag for b in BUILDS] and LOSSY == "v1.0.2"
+    for build, plain in zip(lossy, BUILDS, strict=True):
+        if build.tag == LOSSY:
+            assert build.knobs == ServiceKnobs(roster_writes="unlocked") and "loses parallel roster writes" in build.what
+        else:
+            assert build == plain
+    status = type("Status", (), {"aws_endpoint": "http://x", "url": "http://y/user/", "api_key": "k", "dsn": "d"})()
+    settings = type("S", (), {"home": tmp_path, "port": 1, "aws_port": 2, "environment": "sandbox"})()
+    options = DemoOptions(home=tmp_path, service_port=1, aws_port=2, ui_port=3, duration="30s",
+                          dataset_profile="tiny", keep_running=False, run_timeout_s=10)
+    # Off by default, whatever the user's shell says; on with --writes.
+    assert _pipeline_env(settings, status, options)["ULT_WRITE_TESTS"] == "none"
+    writes = DemoOptions(**{**options.__dict__, "writes": True})
+    assert _pipeline_env(settings, status, writes)["ULT_WRITE_TESTS"] == "all"
+
+
+def test_the_writes_part_says_the_write_verdict_the_rows_and_whether_writes_were_lost():
+    judged = {"verdict": "unchanged", "regressed_operations": "none"}
+    assert writes_part({}, None, None) is None  # no write test ran: nothing on the line
+    assert writes_part(judged, {"rows_written": 1234.0}, {"acknowledged": 40, "lost": 0}) == (
+        "writes: unchanged, 1234 rows written; no_lost_writes passed (40 acknowledged roster writes, none lost)")
+    assert writes_part({"verdict": "regressed (suspected)", "regressed_operations": "renameClass"},
+                       {"rows_written": 12}, {"acknowledged": 40, "lost": 17}, "class c1: 9 of 10, class c2: 8 of 10") \
+        == ("writes: regressed (suspected) [renameClass], 12 rows written; no_lost_writes FAILED: 17 of 40 "
+            "acknowledged roster writes lost (class c1: 9 of 10, class c2: 8 of 10)")
+    # The roster-contention test did not get to run (e.g. the admin_writes run failed first).
+    assert writes_part({}, {"rows_written": 5}, {}) == "writes: no write verdict, 5 rows written; no_lost_writes not run"
+
+
+@dg.asset(check_specs=[dg.AssetCheckSpec(NO_LOST_WRITES, asset="roster_contention")])
+def roster_contention():
+    yield dg.Output(1)
+    yield dg.AssetCheckResult(check_name=NO_LOST_WRITES, passed=False, severity=dg.AssetCheckSeverity.ERROR,
+                              description="lost writes: 17 of 40 acknowledged (class 05a81013-9152-4351-b429-"
+                              "5c123d5afdfd: 9 of 10, class c2: 8 of 10)")
+
+
+def test_a_build_line_with_lost_writes_reads_the_stores_and_the_checks_classes_once(tmp_path):
+    results = ResultsStoreResource(base_dir=str(tmp_path))
+    build, pushed = "v1.0.2-abc", "2026-11-01T03:00:00Z"
+    rows = pd.DataFrame([{"build": build, "pushed_at": pushed, "operation": "createClass", "metric": "p50",
+                          "value": 3.0}])
+    results.history_store(WRITES_HISTORY_FOLDER).record({"build": build, "pushed_at": pushed, "rows_written": 321},
+                                                        rows)
+    results.history_store(CONTENTION_HISTORY_FOLDER).record(
+        {"build": build, "pushed_at": pushed, "acknowledged": 40, "lost": 17}, rows)
+    (results.partition_dir(build) / WRITES_FOLDER).mkdir(parents=True)
+    (results.partition_dir(build) / WRITES_FOLDER / WRITE_VERDICT_FILE).write_text(json.dumps(
+        {"verdict": "insufficient history", "regressed_operations": "none"}))
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([roster_contention], instance=instance)
+        line = build_line(demo_builds(True)[2], build, instance.get_run_by_id(result.run_id), instance, 1.0, tmp_path)
+    assert " SUCCESS " in line  # a lost write fails a check, not the run
+    assert ("writes: insufficient history, 321 rows written; no_lost_writes FAILED: 17 of 40 acknowledged roster "
+            "writes lost (class 05a81013: 9 of 10, class c2: 8 of 10)") in line, line
+    assert "check roster_contention" not in line and line.count("17 of 40") == 1, line
+    assert line.endswith("(rebuild, same speed, loses parallel roster writes (roster writes unlocked, as 4.5.0))")
+
+
+def test_a_build_line_without_write_results_has_no_writes_part(tmp_path):
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([fine], instance=instance)
+        line = build_line(BUILDS[0], "v1.0.0-abc", instance.get_run_by_id(result.run_id), instance, 1.0, tmp_path)
+    assert "writes" not in line
+
+
+LOCKED = {"acknowledged": 40, "lost": 0}
+
+
+def test_with_writes_the_story_names_the_lossy_build():
+    contention = {"v1.0.0": LOCKED, "v1.0.1": LOCKED, "v1.0.2": {"acknowledged": 40, "lost": 17}, "v1.1.0": LOCKED}
+    line = story({"v1.0.2": REBUILT, "v1.1.0": SLOWED}, {}, contention=contention)
+    assert line.startswith("story shown: v1.1.0 regressed (suspected) on userNode"), line
+    assert line.endswith("; v1.0.2 (roster writes unlocked) lost 17 of 40 acknowledged roster writes "
+                         "(no_lost_writes failed); the other 3 builds lost none"), line
+    # Without --writes the line is as before.
+    assert story({"v1.0.2": REBUILT, "v1.1.0": SLOWED}, {}) == story({"v1.0.2": REBUILT, "v1.1.0": SLOWED}, {},
+                                                                       contention=None)
+    assert "roster" not in story({"v1.0.2": REBUILT, "v1.1.0": SLOWED}, {})
+
+
+def test_with_writes_noise_on_the_reads_still_says_the_lost_writes_were_shown():
+    hidden = verdict("inconclusive", [op("userNode", "inconclusive", 36.4, 25.0)])
+    line = story({"v1.0.2": REBUILT, "v1.1.0": hidden}, {}, contention={"v1.0.2": {"acknowledged": 40, "lost": 3},
+                                                                       "v1.1.0": LOCKED})
+    assert line.startswith("story not shown: noise too high on this machine"), line
+    assert line.endswith("; the lost writes were shown: v1.0.2 (roster writes unlocked) lost 3 of 40 acknowledged "
+                         "roster writes (no_lost_writes failed); the other build lost none"), line
+
+
+def test_with_writes_a_race_that_did_not_happen_or_a_locked_build_losing_writes_is_not_the_story():
+    reads = {"v1.0.2": REBUILT, "v1.1.0": SLOWED}
+    assert story(reads, {}, contention={"v1.0.2": LOCKED, "v1.1.0": LOCKED}) == (
+        "story not shown: v1.0.2 (roster writes unlocked) lost none of its 40 acknowledged roster writes: the race "
+        "did not happen this time")
+    line = story(reads, {}, contention={"v1.0.2": {"acknowledged": 40, "lost": 2}, "v1.1.0": {"acknowledged": 40,
+                                                                                              "lost": 1}})
+    assert line.startswith("story not shown: v1.1.0 lost 1 of 40 acknowledged roster writes with its roster writes "
+                           "locked"), line
+    assert story(reads, {}, contention={}) == "story not shown: v1.0.2 has no roster-contention result"
+    # A failed v1.0.2 is said once.
+    assert story({"v1.1.0": SLOWED}, {"v1.0.2": "its run did not finish in time"}, contention={}) == (
+        "story not shown: v1.0.2 failed: its run did not finish in time")
