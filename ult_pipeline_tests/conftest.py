@@ -58,6 +58,19 @@ SLOW_TESTS: dict[str, str] = {
     "ult_pipeline_tests/sensors/test_ecr_image_sensor.py::test_pages_through_more_than_1000_images":
         "pushes 1000+ images to moto (~5 s)",
     "ult_pipeline_tests/test_installed_package.py": "a fresh virtual environment and `pip install .`",
+    # Seconds each, measured on the fast path (--durations): the fast path stays under 3 minutes.
+    "ult_pipeline_tests/seeding/test_plan.py::test_every_body_of_every_profile_fits_the_limit":
+        "plans every profile's bodies, large ones too, at four concurrencies (~17 s)",
+    "ult_pipeline_tests/seeding/test_plan.py::test_every_body_of_the_large_profile_fits_the_limit_and_nothing_is_lost":
+        "plans 100,000 students' bodies (~2 s)",
+    "ult_pipeline_tests/seeding/test_exactly_once.py::test_a_lost_answer_of_a_call_that_landed_gives_the_exact_dataset":
+        "seeds through a fault proxy six times, two of them waiting out a timeout (~13 s)",
+    "ult_pipeline_tests/deploy/test_iam_policy.py": "runs every production path against moto to record its calls (~6 s)",
+    "ult_pipeline_tests/test_definitions.py::test_dg_check_defs_passes": "a `dg check defs` process (~3 s)",
+    "ult_pipeline_tests/deploy/test_ecs.py::test_a_service_that_never_becomes_stable_times_out_with_its_rollout_state":
+        "waits out a rollout timeout (~2.5 s)",
+    "ult_pipeline_tests/sensors/test_ecr_sensor_budget.py": "waits out the sensor's time budget against a hanging "
+        "endpoint (~4 s)",
 }
 
 

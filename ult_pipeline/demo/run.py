@@ -353,7 +353,8 @@ def lost_writes_detail(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str 
 
 
 # A class's id on a build line: its first 8 hex digits say which class, the whole id is in the check.
-_UUID = re.compile(r"\b([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.IGNORECASE)
+# (A UUID: 8 hex digits, then four more groups.)
+_UUID = re.compile(r"\b([0-9a-f]{8})(?:-[0-9a-f]{4,}){4}\b", re.IGNORECASE)
 
 
 def writes_part(write_verdict: dict, writes: dict | None, contention: dict | None,
