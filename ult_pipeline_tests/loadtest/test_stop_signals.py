@@ -141,6 +141,20 @@ def test_a_complete_runs_rate_is_over_the_planned_duration(tmp_path):
     assert not result.interrupted and result.seconds == 20 and result.achieved_rate == pytest.approx(100 / 20)
 
 
+def test_the_iteration_k6_may_start_at_the_very_end_is_not_load_above_the_target(tmp_path):
+    from ult_pipeline_tests.loadtest.test_ingest import _ReplayRunner
+
+    # 101 iterations where rate x duration plans 100 (5/s for 20 s): k6 started one more at the end.
+    write_k6_csv(tmp_path / "samples.csv.gz", 808, OPS, rate_per_s=80.0)
+    result = run_load_test(
+        runner=_ReplayRunner(tmp_path / "samples.csv.gz"), target_url="http://127.0.0.1:9/user/",
+        identities_path=tmp_path / "identities.json",
+        profile=get_load_profile("short").with_overrides(rate=5, duration="20s"),
+        out_dir=tmp_path / "k6", dataset_hash="sha256:test",
+    )
+    assert result.ingested.iterations == 101 and result.achieved_rate == pytest.approx(5.0)
+
+
 # --- `ult run` stopped by a signal, against the session's sandbox ---------------------------------------------
 
 PLANNED_S = 120  # far longer than the test waits: the run can only end by the signal
