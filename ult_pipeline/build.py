@@ -232,6 +232,13 @@ class Build:
             return None
         return build if build is not None and build.key == key else None
 
+    @classmethod
+    def image_tag_of_run(cls, tags: Mapping[str, str], key: str) -> str:
+        """The image tag of a run of partition `key`: as its tags name the build (set by the sensor), else
+        as far as the key tells (`tag_of`)."""
+        build = cls.from_run(tags, key)
+        return build.tag if build is not None else tag_of(key)
+
     def to_run_tags(self) -> dict[str, str]:
         """The run tags that name this build on its run."""
         if self.pushed_at is None:

@@ -14,6 +14,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ult_pipeline.loadtest.profiles import WRITE_SCENARIOS
+
 
 @dataclass(frozen=True)
 class Variable:
@@ -143,8 +145,8 @@ def _budget(env: Mapping[str, str], name: str) -> float:
     return value
 
 
-# The write tests a build may run (assets.write_tests), in the order they run.
-WRITE_TEST_NAMES = ("admin_writes", "roster_contention")
+# The write tests a build may run (assets.write_tests): the write scenarios of the k6 suite.
+WRITE_TEST_NAMES = WRITE_SCENARIOS
 
 
 def _write_tests(env: Mapping[str, str], name: str) -> tuple[str, ...]:

@@ -24,7 +24,7 @@ from ult_pipeline.assets.presentation import (
     operation_label,
     trend_report_link,
 )
-from ult_pipeline.build import Build, tag_of
+from ult_pipeline.build import Build
 from ult_pipeline.loadtest.profiles import get_load_profile
 from ult_pipeline.loadtest.run import LoadTestResult, run_load_test
 from ult_pipeline.partitions import builds_partitions
@@ -212,8 +212,7 @@ def k6_results(
         scenario=config.scenario, rate=config.rate, duration=config.duration,
         admin_writes_weight=config.admin_writes_weight,
     )
-    build = Build.from_run(context.run.tags, context.partition_key)
-    image = build.tag if build is not None else tag_of(context.partition_key)
+    image = Build.image_tag_of_run(context.run.tags, context.partition_key)
 
     def keep_partial(partial: LoadTestResult) -> None:
         # The run is being cancelled: record what k6 saw so far, marked interrupted.

@@ -10,7 +10,7 @@ import dagster as dg
 import requests
 
 from ult_pipeline.assets.presentation import build_entries
-from ult_pipeline.build import Build, tag_of
+from ult_pipeline.build import Build
 from ult_pipeline.newrelic import payload as nr_payload
 from ult_pipeline.newrelic.transport import NewRelicError
 from ult_pipeline.partitions import builds_partitions
@@ -40,7 +40,7 @@ def newrelic_export(context: dg.AssetExecutionContext, k6_results: dict, ab_conf
     build = Build.from_run(context.run.tags, partition)
     verdict = ab_confirmation["verdict"]
     common = {
-        "imageTag": build.tag if build is not None else tag_of(partition),
+        "imageTag": Build.image_tag_of_run(context.run.tags, partition),
         "imageDigest": build.digest if build is not None else "",
         "partitionKey": partition,
         "runId": context.run.run_id,

@@ -32,9 +32,15 @@ from ult_pipeline.assets.presentation import build_entries, trend_report_link
 from ult_pipeline.assets.regression_comparison import RegressionConfig, compare_build, comparison_metadata
 from ult_pipeline.assets.seeded_dataset import wipe_and_seed
 from ult_pipeline.assets.target_deployment import image_of_run
-from ult_pipeline.build import Build, tag_of
+from ult_pipeline.build import Build
 from ult_pipeline.loadtest import contention
-from ult_pipeline.loadtest.profiles import DEFAULT_ADMIN_WRITES_RATE, get_load_profile
+from ult_pipeline.loadtest.profiles import (
+    CONTENTION_WRITERS_RANGE,
+    DEFAULT_ADMIN_WRITES_RATE,
+    DEFAULT_CONTENTION_WRITERS,
+    WRITE_SCENARIOS,
+    get_load_profile,
+)
 from ult_pipeline.loadtest.run import run_load_test
 from ult_pipeline.partitions import builds_partitions
 from ult_pipeline.resources.aws import AwsResource
@@ -51,8 +57,7 @@ from ult_pipeline.resources.target import (
 from ult_pipeline.seeding.profiles import DatasetProfile
 from ult_pipeline.settings import PipelineSettings
 
-ADMIN_WRITES, ROSTER_CONTENTION = "admin_writes", "roster_contention"
-WRITE_TESTS = (ADMIN_WRITES, ROSTER_CONTENTION)
+ADMIN_WRITES, ROSTER_CONTENTION = WRITE_SCENARIOS
 NO_WRITE_REGRESSION, NO_LOST_WRITES, WRITE_RUN_HEALTHY = "no_write_regression", "no_lost_writes", "write_run_healthy"
 # Under the build's folder: each write test's files (identities, k6 output, verdict).
 WRITES_FOLDER = "writes"
@@ -73,7 +78,8 @@ class RosterContentionConfig(dg.Config):
     enabled: bool = Field(default=False, description="run the roster-contention test (ULT_WRITE_TESTS)")
     rate: float = Field(default=1.0, description="rounds per second: each round is one class and its writers")
     duration: str = Field(default="30s", description="k6 duration of the contention run")
-    writers: int = Field(default=10, ge=2, le=50, description="parallel one-student adds to the round's class")
+    writers: int = Field(default=DEFAULT_CONTENTION_WRITERS, ge=CONTENTION_WRITERS_RANGE[0], le=CONTENTION_WRITERS_RANGE[1],
+                         description="parallel one-student adds to the round's class")
 
 
 def _fresh_data(context: dg.AssetExecutionContext, test: str, seeded_dataset: dict, results_store, *, target_api,
@@ -109,11 +115,6 @@ def _on_the_build(context: dg.AssetExecutionContext, target_deployer: TargetDepl
     image = image_of_run(context, aws, PipelineSettings.from_env().ecr_repository)
     context.log.info(f"this run did not deploy the build: deploying {image.tag} ({image.digest}) first")
     target_deployer.deploy(image)
-
-
-def _image(context: dg.AssetExecutionContext) -> str:
-    build = Build.from_run(context.run.tags, context.partition_key)
-    return build.tag if build is not None else tag_of(context.partition_key)
 
 
 # A switched-off test yields nothing: its output and its checks are optional (a subsettable multi-asset's
@@ -156,7 +157,7 @@ def write_results(
                                    aws=aws)
     result = run_load_test(
         runner=k6_runner.runner(), target_url=target_api.url, identities_path=Path(manifest["identities_path"]),
-        profile=profile, out_dir=folder / "k6", dataset_hash=manifest["dataset_hash"], image=_image(context),
+        profile=profile, out_dir=folder / "k6", dataset_hash=manifest["dataset_hash"], image=Build.image_tag_of_run(context.run.tags, context.partition_key),
         tags={"build": context.partition_key, "test": ADMIN_WRITES}, log=context.log.info,
     )
     written = result.rows_written  # operation -> rows its successful requests created or changed
@@ -285,7 +286,7 @@ def roster_contention(
     try:
         run = run_load_test(
             runner=k6_runner.runner(), target_url=target_api.url, identities_path=Path(manifest["identities_path"]),
-            profile=profile, out_dir=folder / "k6", dataset_hash=manifest["dataset_hash"], image=_image(context),
+            profile=profile, out_dir=folder / "k6", dataset_hash=manifest["dataset_hash"], image=Build.image_tag_of_run(context.run.tags, context.partition_key),
             tags={"build": context.partition_key, "test": ROSTER_CONTENTION}, log=context.log.info,
             contention_client=client,
         )

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import shutil
 import signal
 import socket
@@ -47,11 +46,13 @@ from ult_pipeline.assets.telemetry_gap import COVERS_EVERY_OPERATION, read_gaps
 from ult_pipeline.assets.write_tests import (
     NO_LOST_WRITES,
     NO_WRITE_REGRESSION,
+    ROSTER_CONTENTION,
     WRITE_VERDICT_FILE,
     WRITES_FOLDER,
 )
 from ult_pipeline.build import Build
 from ult_pipeline.demo import dagster_process
+from ult_pipeline.loadtest.contention import load_contention
 from ult_pipeline.processes import stop_group
 from ult_pipeline.resources.target import CONTENTION_HISTORY_FOLDER, WRITES_HISTORY_FOLDER, ResultsStoreResource
 from ult_pipeline.sandbox import aws as sandbox_aws
@@ -339,22 +340,19 @@ def story(verdicts: dict[str, dict], failures: dict[str, str], operation: str = 
             + (f"; {writes_shown}" if writes_shown else ""))
 
 
-def lost_writes_detail(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str | None:
-    """The classes `no_lost_writes` named in `run` (`class 05a81013: 5 of 10, ...`, each id cut to its first
-    8 characters), from its failed evaluation's description in the run's event log; None when it did not
-    fail there."""
-    for record in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
-        check = record.dagster_event.asset_check_evaluation_data if record.dagster_event else None
-        if check is None or check.check_name != NO_LOST_WRITES or check.passed:
-            continue
-        named = re.search(r"\((class .*)\)\s*$", (check.description or "").strip())
-        return _UUID.sub(lambda m: m.group(1), named.group(1)) if named else None
-    return None
-
-
 # A class's id on a build line: its first 8 hex digits say which class, the whole id is in the check.
-# (A UUID: 8 hex digits, then four more groups.)
-_UUID = re.compile(r"\b([0-9a-f]{8})(?:-[0-9a-f]{4,}){4}\b", re.IGNORECASE)
+CLASS_ID_CHARS = 8
+
+
+def lost_writes_detail(folder: Path) -> str | None:
+    """The classes that lost writes in the roster-contention run of the build whose results `folder` holds
+    (`class 05a81013: 5 of 10, ...`), from that run's `contention.json`; None when there is none or no
+    class lost a write."""
+    try:
+        result = load_contention(folder / WRITES_FOLDER / ROSTER_CONTENTION / "k6")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return result.lossy_classes_text(CLASS_ID_CHARS) or None
 
 
 def writes_part(write_verdict: dict, writes: dict | None, contention: dict | None,
@@ -410,7 +408,7 @@ def build_line(build: DemoBuild, partition: str, run: dg.DagsterRun | None, inst
         contention = read_contention(results_dir, partition)
         writes = writes_part(_read_json(folder / WRITES_FOLDER / WRITE_VERDICT_FILE),
                              store.history_store(WRITES_HISTORY_FOLDER).summary(partition), contention,
-                             lost_writes_detail(instance, run) if _count(contention.get("lost")) else None)
+                             lost_writes_detail(folder) if _count(contention.get("lost")) else None)
     parts = [f"{build.tag:8} {partition:24} {run.status.value:8} {seconds:4.0f} s"]
     reason = failure_reason(run, instance)
     if reason is not None:  # the reason first: it is what a reader of a failed build looks for

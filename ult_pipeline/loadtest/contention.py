@@ -38,28 +38,32 @@ def samples_of(run_dir_or_csv: Path) -> Path:
     return path / SAMPLES_FILE if path.is_dir() else path
 
 
+def _adds(samples_csv: Path, report: dict | None = None) -> tuple[dict[str, frozenset[str]], list[str]]:
+    """One pass over the `roster_adds_acknowledged` samples: (class_id -> the student ids whose add the
+    service acknowledged, every class an add was sent to in first-seen order)."""
+    found: dict[str, set[str]] = {}
+    seen: dict[str, None] = {}
+    for rows in metric_rows(samples_of(samples_csv), (ACKNOWLEDGED_METRIC,), report=report):
+        classes = _tag(rows.column("extra_tags"), r"(?:^|&)class_id=(?P<v>[^&]*)").to_pylist()
+        students = _tag(rows.column("extra_tags"), r"(?:^|&)student_id=(?P<v>[^&]*)").to_pylist()
+        for class_id, student_id, value in zip(classes, students, rows.column("metric_value").to_pylist(),
+                                               strict=True):
+            if class_id:
+                seen.setdefault(class_id, None)
+                if student_id and value > 0:
+                    found.setdefault(class_id, set()).add(student_id)
+    return {c: frozenset(s) for c, s in found.items()}, list(seen)
+
+
 def acknowledged_adds(samples_csv: Path, *, report: dict | None = None) -> dict[str, frozenset[str]]:
     """class_id -> the student ids whose add the service acknowledged (from `roster_adds_acknowledged`).
     `report["truncated"]` says why when the file was cut (its complete rows are read)."""
-    found: dict[str, set[str]] = {}
-    for rows in metric_rows(samples_of(samples_csv), (ACKNOWLEDGED_METRIC,), report=report):
-        ok = rows.filter(pc.greater(rows.column("metric_value"), 0))
-        for class_id, student_id in zip(_tag(ok.column("extra_tags"), r"(?:^|&)class_id=(?P<v>[^&]*)").to_pylist(),
-                                        _tag(ok.column("extra_tags"), r"(?:^|&)student_id=(?P<v>[^&]*)").to_pylist(),
-                                        strict=True):
-            if class_id and student_id:
-                found.setdefault(class_id, set()).add(student_id)
-    return {c: frozenset(s) for c, s in found.items()}
+    return _adds(samples_csv, report)[0]
 
 
 def attempted_classes(samples_csv: Path) -> list[str]:
     """Every class a roster add was sent to (acknowledged or refused), in first-seen order."""
-    seen: dict[str, None] = {}
-    for rows in metric_rows(samples_of(samples_csv), (ACKNOWLEDGED_METRIC,)):
-        for class_id in _tag(rows.column("extra_tags"), r"(?:^|&)class_id=(?P<v>[^&]*)").to_pylist():
-            if class_id:
-                seen.setdefault(class_id, None)
-    return list(seen)
+    return _adds(samples_csv)[1]
 
 
 def write_errors(samples_csv: Path) -> dict[str, dict[str, int]]:
@@ -161,11 +165,17 @@ class ContentionResult:
     def ok(self) -> bool:
         return self.lost == 0
 
+    def lossy_classes_text(self, id_chars: int | None = None) -> str:
+        """`class <id>: n of m, ..., and K more classes` for the first five classes that lost writes ("" when
+        none did); `id_chars` cuts each id to its first characters (a class is still told apart)."""
+        named = ", ".join(f"class {c.class_id[:id_chars]}: {len(c.lost)} of {c.acknowledged}"
+                          for c in self.lost_classes[:5])
+        return named + (f", and {len(self.lost_classes) - 5} more classes" if len(self.lost_classes) > 5 else "")
+
     def line(self) -> str:
         """`lost writes: N of M acknowledged (class <id>: n of m, ...)`: one line for a person."""
-        named = ", ".join(f"class {c.class_id}: {len(c.lost)} of {c.acknowledged}" for c in self.lost_classes[:5])
-        more = f", and {len(self.lost_classes) - 5} more classes" if len(self.lost_classes) > 5 else ""
-        where = f" ({named}{more})" if named else f" over {len(self.classes)} classes"
+        named = self.lossy_classes_text()
+        where = f" ({named})" if named else f" over {len(self.classes)} classes"
         return f"lost writes: {self.lost} of {self.acknowledged} acknowledged{where}"
 
     def to_json(self) -> dict:
@@ -201,14 +211,17 @@ def compare(acknowledged: Mapping[str, frozenset[str]], rosters: Mapping[str, fr
                             samples=samples)
 
 
-def check_contention(run_dir_or_csv: Path, client, *, out: Path | None = None) -> ContentionResult:
-    """Reads the run's acknowledged adds and write errors from its samples, the rosters through `client`
-    (API key), compares them, and writes the result as `contention.json` beside the samples (or to `out`)."""
+def check_contention(run_dir_or_csv: Path, client, *, errors: Mapping[str, Mapping[str, int]] | None = None,
+                     out: Path | None = None) -> ContentionResult:
+    """Reads the run's acknowledged adds (and, unless `errors` gives them, as ingest already counted
+    them: `IngestResult.errors`, its write errors) from its samples, the rosters through `client` (API
+    key), compares them, and writes the result as `contention.json` beside the samples (or to `out`)."""
     samples = samples_of(run_dir_or_csv)
     report: dict = {}
-    acknowledged = acknowledged_adds(samples, report=report)
-    classes = list(acknowledged) + [c for c in attempted_classes(samples) if c not in acknowledged]
-    result = compare(acknowledged, read_rosters(client, classes), write_errors(samples), samples=str(samples))
+    acknowledged, attempted = _adds(samples, report)
+    classes = list(acknowledged) + [c for c in attempted if c not in acknowledged]
+    errors = write_errors(samples) if errors is None else errors
+    result = compare(acknowledged, read_rosters(client, classes), errors, samples=str(samples))
     if report.get("truncated"):
         result = replace(result, truncated=report["truncated"])
     target = out or samples.parent / CONTENTION_FILE

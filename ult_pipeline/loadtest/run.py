@@ -233,11 +233,9 @@ def run_load_test(
     return result
 
 
-def check_contention_run(result: LoadTestResult, client, *, log: Callable[[str], None] = lambda _m: None
-                         ) -> LoadTestResult:
+def check_contention_run(result: LoadTestResult, client) -> LoadTestResult:
     """The roster_contention integrity check of a finished run (contention.check_contention on its samples,
-    rosters read through `client`); `contention.json` is written beside the samples. Returns the result
-    with `contention` set, and logs its one line (`lost writes: N of M acknowledged ...`)."""
-    checked = contention_check.check_contention(result.k6.samples_path, client)
-    log(checked.line())
+    with the write errors ingest counted, rosters read through `client`); `contention.json` is written
+    beside the samples. Returns the result with `contention` set."""
+    checked = contention_check.check_contention(result.k6.samples_path, client, errors=result.ingested.errors)
     return replace(result, contention=checked)

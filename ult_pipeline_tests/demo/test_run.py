@@ -355,6 +355,13 @@ def test_a_build_line_with_lost_writes_reads_the_stores_and_the_checks_classes_o
     (results.partition_dir(build) / WRITES_FOLDER).mkdir(parents=True)
     (results.partition_dir(build) / WRITES_FOLDER / WRITE_VERDICT_FILE).write_text(json.dumps(
         {"verdict": "insufficient history", "regressed_operations": "none"}))
+    # The contention run's own file, as loadtest.contention writes it beside its samples.
+    k6 = results.partition_dir(build) / WRITES_FOLDER / "roster_contention" / "k6"
+    k6.mkdir(parents=True)
+    (k6 / "contention.json").write_text(json.dumps({"classes": [
+        {"class_id": "05a81013-9152-4351-b429-5c123d5afdfd", "acknowledged": 10, "present": 1, "lost": list("abcdefghi")},
+        {"class_id": "c2", "acknowledged": 10, "present": 2, "lost": list("abcdefgh")},
+        {"class_id": "c3", "acknowledged": 20, "present": 20, "lost": []}]}))
     with dg.instance_for_test() as instance:
         result = dg.materialize([roster_contention], instance=instance)
         line = build_line(demo_builds(True)[2], build, instance.get_run_by_id(result.run_id), instance, 1.0, tmp_path)
@@ -409,3 +416,18 @@ def test_with_writes_a_race_that_did_not_happen_or_a_locked_build_losing_writes_
     # A failed v1.0.2 is said once.
     assert story({"v1.1.0": SLOWED}, {"v1.0.2": "its run did not finish in time"}, contention={}) == (
         "story not shown: v1.0.2 failed: its run did not finish in time")
+
+
+def test_the_lossy_classes_come_from_the_contention_runs_own_file_with_short_ids(tmp_path):
+    import json
+
+    from ult_pipeline.demo.run import lost_writes_detail
+
+    assert lost_writes_detail(tmp_path) is None  # the test did not run
+    k6 = tmp_path / "writes" / "roster_contention" / "k6"
+    k6.mkdir(parents=True)
+    classes = [{"class_id": "05a81013-1111-2222-3333-444455556666", "acknowledged": 10, "present": 5,
+                "lost": ["a", "b", "c", "d", "e"]},
+               {"class_id": "99999999-1111-2222-3333-444455556666", "acknowledged": 10, "present": 10, "lost": []}]
+    (k6 / "contention.json").write_text(json.dumps({"classes": classes}))
+    assert lost_writes_detail(tmp_path) == "class 05a81013: 5 of 10"
