@@ -155,7 +155,7 @@ def _write_tests(env: Mapping[str, str], name: str) -> tuple[str, ...]:
         return ()
     if value.lower() == "all":
         return WRITE_TEST_NAMES
-    named = [part.strip() for part in value.split(",") if part.strip()]
+    named = [part.strip().lower() for part in value.split(",") if part.strip()]  # as `all`/`none`: any case
     unknown = [n for n in named if n not in WRITE_TEST_NAMES]
     if unknown:
         raise ValueError(f"${name}={value!r}: unknown write test(s) {', '.join(unknown)}; known: "

@@ -62,7 +62,7 @@ def test_a_sensor_interval_below_one_second_is_refused():
 
 @pytest.mark.parametrize("value,tests", [
     (None, ()), ("", ()), ("none", ()), ("all", ("admin_writes", "roster_contention")),
-    ("roster_contention", ("roster_contention",)), (" roster_contention , admin_writes ", ("admin_writes", "roster_contention")),
+    ("roster_contention", ("roster_contention",)), ("Admin_Writes", ("admin_writes",)), (" roster_contention , admin_writes ", ("admin_writes", "roster_contention")),
 ])
 def test_write_tests_are_chosen_by_name_and_switch_the_assets_on(value, tests):
     env = {} if value is None else {"ULT_WRITE_TESTS": value}
